@@ -1,0 +1,60 @@
+"""Command line of the edge agent (``metro-edge``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from metro_common import __version__
+from metro_common.assets import AssetError, assets_dir, fetch_assets
+
+
+def _cmd_assets_fetch(args: argparse.Namespace) -> int:
+    offline = [Path(p) for p in args.offline_dirs or []]
+    try:
+        placed = fetch_assets(dest=args.dest, offline_dirs=offline, names=args.names or None)
+    except AssetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path in placed:
+        print(f"ok  {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metro-edge",
+        description="Metro edge agent: reads cameras, detects people and vehicles, "
+        "and publishes events to the command centre over MQTT.",
+    )
+    parser.add_argument("--version", action="version", version=f"metro-edge {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="logging level (DEBUG, INFO, WARNING)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    assets = commands.add_parser("assets", help="fetch and verify model weights and sample footage")
+    assets_cmds = assets.add_subparsers(dest="assets_command", metavar="ACTION", required=True)
+    fetch = assets_cmds.add_parser(
+        "fetch", help="download (or copy with --from) every manifest asset and check its sha256"
+    )
+    fetch.add_argument(
+        "--from", dest="offline_dirs", action="append", metavar="DIR",
+        help="copy from this offline folder (and its subfolders) instead of downloading; repeatable",
+    )
+    fetch.add_argument("--dest", type=Path, default=None,
+                       help=f"target folder (default: METRO_ASSETS_DIR or {assets_dir()})")
+    fetch.add_argument("names", nargs="*", help="only these assets (file or manifest name)")
+    fetch.set_defaults(handler=_cmd_assets_fetch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    return int(handler(args))

@@ -1,0 +1,1 @@
+"""Pure logic of the agent: arrays and values in, values out, no I/O."""

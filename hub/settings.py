@@ -1,0 +1,48 @@
+"""Hub settings from ``METRO_HUB_*`` environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DEV_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - the placeholder that production refuses
+
+
+class HubSettings(BaseSettings):
+    """Every hub setting, with its unit in the description."""
+
+    model_config = SettingsConfigDict(env_prefix="METRO_HUB_", extra="forbid", env_file=None)
+
+    environment: str = Field("development", description="development or production; production refuses placeholder secrets")
+    data_dir: Path = Field(Path("var/hub"), description="Folder for the SQLite database, media and the embedded broker")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset means SQLite in data_dir/hub.db")
+    mqtt_url: str | None = Field(None, description="mqtt:// or mqtts:// URL of the broker; unset starts the embedded broker")
+    broker_port: int = Field(1883, ge=0, le=65535, description="Port of the embedded broker on 127.0.0.1 (0 picks a free one)")
+    mqtt_client_id: str = Field("metro-hub", description="MQTT client id of this hub worker; the persistent session is keyed by it")
+    mqtt_shared_group: str | None = Field(None, description="MQTT 5 shared-subscription group, for several hub workers on one broker")
+    secret_key: SecretStr = Field(SecretStr(_DEV_SECRET), description="Key for session cookies and CSRF tokens")
+    default_language: str = Field("id", pattern="^(id|en)$", description="Language of pages and messages: id (Bahasa Indonesia) or en")
+    heartbeat_timeout_s: float = Field(90.0, gt=0, description="A camera without status or stats for this long is shown offline, seconds")
+    media_max_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest accepted media upload, bytes")
+    map_tile_url: str = Field("", description="Tile URL template for the maps, e.g. https://tile.example/{z}/{x}/{y}.png; empty shows markers without tiles")
+    map_center_lat: float = Field(-5.1131, description="Map centre latitude (Kota Metro)")
+    map_center_lon: float = Field(105.3067, description="Map centre longitude (Kota Metro)")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> HubSettings:
+        if self.environment == "production" and self.secret_key.get_secret_value() == _DEV_SECRET:
+            raise ValueError("METRO_HUB_SECRET_KEY is the development placeholder; set a random secret in production")
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hub.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
