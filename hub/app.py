@@ -1,0 +1,62 @@
+"""FastAPI application factory of the hub.
+
+Feature packages contribute routers through ``ROUTER_MODULES``: each named module
+exposes ``router`` (an APIRouter). Their tables share ``hub.db.Base``. Long-running
+parts (embedded broker, MQTT ingestion) start in the lifespan set up by ``create_app``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from hub import __version__
+from hub.errors import install_error_handlers
+from hub.settings import HubSettings
+
+log = logging.getLogger(__name__)
+
+# Each feature adds its module here; the order is the order of the OpenAPI sections.
+ROUTER_MODULES: list[str] = []
+
+# Async callables run at start-up with the app; each returns an async stop callable.
+StartHook = Callable[[FastAPI], Awaitable[Callable[[], Awaitable[None]]]]
+START_HOOKS: list[StartHook] = []
+
+
+def create_app(settings: HubSettings | None = None, *, start_background: bool = True) -> FastAPI:
+    """Build the hub application; ``start_background=False`` skips broker and ingestion (unit tests)."""
+    settings = settings or HubSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stops: list[Callable[[], Awaitable[None]]] = []
+        if start_background:
+            for hook in START_HOOKS:
+                stops.append(await hook(app))
+        try:
+            yield
+        finally:
+            for stop in reversed(stops):
+                try:
+                    await stop()
+                except Exception:  # one failing stop must not keep the others from running
+                    log.exception("Stopping a hub component failed")
+
+    app = FastAPI(
+        title="Metro Command Center hub",
+        version=__version__,
+        description="Camera events, operator dashboard, Lapor Yai complaints and conference links.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module_name in ROUTER_MODULES:
+        module: Any = importlib.import_module(module_name)
+        app.include_router(module.router)
+    return app
