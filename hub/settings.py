@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.conference.settings import ConferenceSettings
+
 _DEV_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - the placeholder that production refuses
 
 
@@ -30,11 +32,13 @@ class HubSettings(BaseSettings):
     map_tile_url: str = Field("", description="Tile URL template for the maps, e.g. https://tile.example/{z}/{x}/{y}.png; empty shows markers without tiles")
     map_center_lat: float = Field(-5.1131, description="Map centre latitude (Kota Metro)")
     map_center_lon: float = Field(105.3067, description="Map centre longitude (Kota Metro)")
+    conference: ConferenceSettings = Field(default_factory=ConferenceSettings, description="Jitsi/BBB settings, read from METRO_HUB_CONFERENCE_* variables")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> HubSettings:
         if self.environment == "production" and self.secret_key.get_secret_value() == _DEV_SECRET:
             raise ValueError("METRO_HUB_SECRET_KEY is the development placeholder; set a random secret in production")
+        self.conference.check_production(self.environment)
         return self
 
     @cached_property
