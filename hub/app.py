@@ -14,15 +14,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from hub import __version__
+from hub.db import make_engine, make_session_factory
 from hub.errors import install_error_handlers
 from hub.settings import HubSettings
 
 log = logging.getLogger(__name__)
 
 # Each feature adds its module here; the order is the order of the OpenAPI sections.
-ROUTER_MODULES: list[str] = []
+ROUTER_MODULES: list[str] = [
+    "hub.auth.routes",
+    "hub.web.pages",
+]
 
 # Async callables run at start-up with the app; each returns an async stop callable.
 StartHook = Callable[[FastAPI], Awaitable[Callable[[], Awaitable[None]]]]
@@ -55,8 +60,22 @@ def create_app(settings: HubSettings | None = None, *, start_background: bool = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.engine = make_engine(settings.resolved_database_url)
+    app.state.session_factory = make_session_factory(app.state.engine)
     install_error_handlers(app)
     for module_name in ROUTER_MODULES:
         module: Any = importlib.import_module(module_name)
         app.include_router(module.router)
+    _install_web(app, settings)
     return app
+
+
+def _install_web(app: FastAPI, settings: HubSettings) -> None:
+    """Mount /static and add the CSRF and security-header middleware (outermost last)."""
+    from hub.auth.csrf import CSRFMiddleware
+    from hub.web.render import STATIC_DIR
+    from hub.web.security import SecurityHeadersMiddleware
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(CSRFMiddleware, secret=settings.secret_key.get_secret_value())
+    app.add_middleware(SecurityHeadersMiddleware, tile_url=settings.map_tile_url)

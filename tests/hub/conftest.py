@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.db import Base, make_engine, make_session_factory
 from hub.models import import_all_models
 
+TEST_PASSWORD = "correct horse battery"
+
 
 @pytest.fixture()
 def throwaway_postgres(postgres_url: str) -> Iterator[str]:
@@ -43,3 +45,54 @@ def session_factory(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
     Base.metadata.create_all(engine)
     yield make_session_factory(engine)
     engine.dispose()
+
+
+def make_test_settings(tmp_path, **overrides):  # type: ignore[no-untyped-def]
+    from hub.settings import HubSettings
+
+    values = {"data_dir": tmp_path, "database_url": f"sqlite:///{tmp_path / 'hub.db'}"}
+    values.update(overrides)
+    return HubSettings(**values)
+
+
+@pytest.fixture()
+def hub_app(tmp_path):  # type: ignore[no-untyped-def]
+    """A migrated hub app on SQLite without broker or ingestion."""
+    from hub.app import create_app
+    from hub.migrate import upgrade
+
+    settings = make_test_settings(tmp_path)
+    upgrade(settings.resolved_database_url)
+    app = create_app(settings, start_background=False)
+    yield app
+    app.state.engine.dispose()
+
+
+def add_user(app, username: str, role: str, password: str = TEST_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from hub.auth.users import create_user
+    from hub.db import session_scope
+
+    with session_scope(app.state.session_factory) as session:
+        create_user(session, username, password, role, datetime.now(UTC))
+
+
+def csrf_from(client, path: str = "/login") -> str:  # type: ignore[no-untyped-def]
+    """Load a page and return the CSRF token from its meta tag."""
+    import re
+
+    page = client.get(path)
+    match = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', page.text)
+    assert match, "login page has no CSRF meta tag"
+    return match.group(1)
+
+
+def login(client, username: str, password: str = TEST_PASSWORD) -> str:  # type: ignore[no-untyped-def]
+    """Log ``client`` in and return the CSRF token valid for the logged-in pages."""
+    token = csrf_from(client)
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    return csrf_from(client, "/")

@@ -1,0 +1,1 @@
+"""Operator accounts, server-side sessions, CSRF protection and camera device tokens."""

@@ -1,0 +1,75 @@
+"""Login and logout pages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hub import i18n
+from hub.auth.csrf import CSRF_COOKIE
+from hub.auth.deps import optional_user
+from hub.auth.sessions import ABSOLUTE_TIMEOUT, SESSION_COOKIE, create_session, end_session
+from hub.auth.users import authenticate
+from hub.deps import NowDep, SessionDep
+from hub.errors import request_language
+from hub.web.render import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(value: str | None) -> str:
+    """Allow only same-site paths as the post-login target (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, session: SessionDep, now: NowDep, next: str = "/") -> Response:
+    if optional_user(request, session, now) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return render(request, "login.html", {"next_url": _safe_next(next), "username": "", "error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    now: NowDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    user = authenticate(session, username, password)
+    if user is None:
+        session.rollback()
+        message = i18n.translate("login.failed", request_language(request))
+        return render(
+            request, "login.html", {"next_url": _safe_next(next), "username": username, "error": message}, status_code=401
+        )
+    token = create_session(session, user, now)
+    session.commit()
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(ABSOLUTE_TIMEOUT.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    # A fresh CSRF cookie after login, so a token planted before login is useless afterwards.
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: SessionDep) -> Response:
+    end_session(session, request.cookies.get(SESSION_COOKIE))
+    session.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
