@@ -1,0 +1,217 @@
+"""Run the single-machine demo: hub with SQLite and the embedded broker, plus two agents on real footage.
+
+Started by `make demo`. Every port is chosen at start: a preferred port is used when it
+is free, otherwise a free one is picked and printed, so the demo runs beside a
+Mosquitto that already holds 1883. Ctrl-C stops the agents first (they publish
+'stopped'), then the hub.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import yaml
+
+from metro_common.assets import asset_path
+from metro_common.messages import EventMessage, decode
+from metro_common.topics import TopicError, TopicKind, parse_topic, subscription
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DATA = ROOT / "var" / "demo"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "metro-demo"  # noqa: S105 - demo-only login on 127.0.0.1, printed for the operator
+
+CAMERAS = [
+    {
+        "camera_id": "cam-01",
+        "name": "Taman Kampus (vtest)",
+        "lat": -5.1136,
+        "lon": 105.3075,
+        "address": "Jl. Ki Hajar Dewantara, Metro Timur",
+        "clip": "opencv_vtest.avi",
+        # A privacy mask over the building windows, as a pair of houses would need.
+        "privacy_masks": [[[0.55, 0.0], [1.0, 0.0], [1.0, 0.12], [0.55, 0.12]]],
+    },
+    {
+        "camera_id": "cam-02",
+        "name": "Parkir Pemkot (car clip)",
+        "lat": -5.1172,
+        "lon": 105.3071,
+        "address": "Jl. AH Nasution, Metro Pusat",
+        "clip": "intel_car-detection.mp4",
+        "privacy_masks": [],
+    },
+]
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(preferred: int, what: str) -> int:
+    if port_free(preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    print(f"note: port {preferred} for the {what} is busy (another service holds it); using {port} instead")
+    return port
+
+
+def wait_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"error: the hub exited with code {process.returncode}; see {DATA / 'hub.log'}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - fixed loopback URL
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"error: the hub did not become ready at {url} within {timeout_s:.0f} s; see {DATA / 'hub.log'}")
+
+
+def run_hub_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([str(BIN / "metro-hub"), *args], env=env, input=stdin, text=True, capture_output=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"error: metro-hub {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def agent_config(camera: dict[str, object], broker_port: int, hub_url: str, token_file: Path, data_dir: Path) -> dict[str, object]:
+    return {
+        "device_id": f"demo-{camera['camera_id']}",
+        "data_dir": str(data_dir),
+        "model": str(asset_path("yolox_nano.onnx")),
+        "mqtt": {"url": f"mqtt://127.0.0.1:{broker_port}"},
+        "hub": {"url": hub_url, "token_file": str(token_file)},
+        "cameras": [
+            {
+                "camera_id": camera["camera_id"],
+                "name": camera["name"],
+                "lat": camera["lat"],
+                "lon": camera["lon"],
+                "address": camera["address"],
+                "source": {"kind": "file", "path": str(asset_path(str(camera["clip"]))), "realtime": True, "loop": True},
+                "privacy_masks": camera["privacy_masks"],
+            }
+        ],
+    }
+
+
+def print_events(broker_port: int, stop: threading.Event) -> None:
+    """Print one line per event message, as the hub receives them."""
+
+    def on_message(_client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            camera_id, kind = parse_topic(msg.topic)
+            event = decode(kind, msg.payload, camera_id)
+        except (TopicError, ValueError):
+            return
+        if isinstance(event, EventMessage):
+            local = time.strftime("%H:%M:%S")
+            reason = f" ({event.end_reason.value})" if event.end_reason else ""
+            print(f"{local}  {camera_id}  {event.kind.value:<6} {event.label:<10} {event.score:.2f}  {str(event.event_id)[:8]}{reason}", flush=True)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"demo-printer-{os.getpid()}")
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe(subscription(TopicKind.EVENT), qos=1)
+    client.connect_async("127.0.0.1", broker_port)
+    client.loop_start()
+    stop.wait()
+    client.loop_stop()
+    client.disconnect()
+
+
+def main() -> int:
+    shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True)
+    http_port = pick_port(int(os.environ.get("METRO_DEMO_HTTP_PORT", "8080")), "hub web server")
+    broker_port = pick_port(int(os.environ.get("METRO_DEMO_BROKER_PORT", "1883")), "embedded MQTT broker")
+    hub_url = f"http://127.0.0.1:{http_port}"
+
+    env = dict(os.environ)
+    env.update({"METRO_HUB_DATA_DIR": str(DATA / "hub"), "METRO_HUB_BROKER_PORT": str(broker_port)})
+    env.pop("METRO_HUB_MQTT_URL", None)
+    env.pop("METRO_HUB_DATABASE_URL", None)
+
+    run_hub_cli(env, "migrate")
+    run_hub_cli(env, "create-user", ADMIN_USER, "--role", "admin", stdin=ADMIN_PASSWORD + "\n")
+    registry = DATA / "cameras.yaml"
+    registry.write_text(yaml.safe_dump({"cameras": [
+        {k: c[k] for k in ("camera_id", "name", "lat", "lon", "address")} | {"source_kind": "file"} for c in CAMERAS
+    ]}))
+    tokens = json.loads(run_hub_cli(env, "camera", "import", str(registry), "--json"))
+
+    children: list[subprocess.Popen[bytes]] = []
+    hub_log = (DATA / "hub.log").open("wb")
+    hub = subprocess.Popen([str(BIN / "metro-hub"), "serve", "--host", "127.0.0.1", "--port", str(http_port)],
+                           env=env, stdout=hub_log, stderr=subprocess.STDOUT)
+    children.append(hub)
+    stop = threading.Event()
+    try:
+        wait_ready(f"{hub_url}/readyz", 60, hub)
+        for camera in CAMERAS:
+            camera_id = str(camera["camera_id"])
+            agent_dir = DATA / camera_id
+            agent_dir.mkdir()
+            token_file = agent_dir / "device-token"
+            token_file.write_text(tokens[camera_id] + "\n")
+            token_file.chmod(0o600)
+            config_path = agent_dir / "agent.yaml"
+            config_path.write_text(yaml.safe_dump(agent_config(camera, broker_port, hub_url, token_file, agent_dir / "data")))
+            log_file = (agent_dir / "agent.log").open("wb")
+            children.append(subprocess.Popen([str(BIN / "metro-edge"), "run", "--config", str(config_path)],
+                                             stdout=log_file, stderr=subprocess.STDOUT))
+
+        printer = threading.Thread(target=print_events, args=(broker_port, stop), daemon=True)
+        printer.start()
+        print()
+        print(f"Dashboard:   {hub_url}/   (login {ADMIN_USER} / {ADMIN_PASSWORD})")
+        print(f"Lapor Yai:   {hub_url}/lapor")
+        print(f"MQTT broker: 127.0.0.1:{broker_port} (embedded)")
+        print(f"Logs:        {DATA}/*.log and {DATA}/cam-*/agent.log")
+        print("Events as they arrive (Ctrl-C stops everything):")
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        failed = [c for c in children if c.poll() is not None]
+        for child in failed:
+            print(f"error: {' '.join(map(str, child.args[:2]))} exited with code {child.returncode}; see the logs in {DATA}")
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping agents and hub ...")
+        return 0
+    finally:
+        stop.set()
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
