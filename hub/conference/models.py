@@ -118,3 +118,7 @@ def _reject_audit_changes(session: Session, _context: object, _instances: object
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, ConferenceAudit) and (obj in session.deleted or session.is_modified(obj)):
             raise AuditImmutableError(f"conference audit row {obj.id} is append-only; add a new row instead")
+
+
+# Registers the hook that ends conferences when their incident or complaint closes.
+from hub.conference import lifecycle  # noqa: E402, F401

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "dev-insecure-conference-secret"  # noqa: S105 - the placeholder that production rejects
@@ -46,6 +46,7 @@ class ConferenceSettings(BaseSettings):
     bbb_secret_file: Path | None = Field(None, description="File holding bbb_secret; overrides the variable")
     bbb_checksum_algorithm: Literal["sha256", "sha384", "sha512"] = Field("sha256", description="Checksum hash for BBB API calls (BBB 2.5 or newer)")
     bbb_timeout_s: float = Field(10.0, gt=0, le=120, description="Timeout of one BBB API call, seconds")
+    _production: bool = PrivateAttr(False)
 
     @field_validator("jitsi_base_url", "bbb_base_url")
     @classmethod
@@ -67,6 +68,10 @@ class ConferenceSettings(BaseSettings):
         secret = self.jitsi_app_secret if backend == "jitsi" else self.bbb_secret
         return secret.get_secret_value() != PLACEHOLDER_SECRET
 
+    def backend_usable(self, backend: str) -> bool:
+        """Return True unless production would use ``backend`` with its placeholder secret."""
+        return self.backend_configured(backend) or not self._production
+
     def check_production(self, environment: str) -> None:
         """Raise ValueError when production would run the default backend with a placeholder or short key.
 
@@ -74,6 +79,7 @@ class ConferenceSettings(BaseSettings):
         """
         if environment != "production":
             return
+        self._production = True
         if not self.backend_configured(self.default_backend):
             name = "JITSI_APP_SECRET" if self.default_backend == "jitsi" else "BBB_SECRET"
             raise ValueError(f"METRO_HUB_CONFERENCE_{name} is the development placeholder; set the real secret in production")

@@ -1,0 +1,74 @@
+"""Operator-facing text of the teleconference feature (Bahasa Indonesia, English)."""
+
+from __future__ import annotations
+
+from hub import i18n
+
+i18n.register(
+    {
+        "conference.start": ("Mulai telekonferensi", "Start teleconference"),
+        "conference.join": ("Gabung", "Join"),
+        "conference.end": ("Akhiri", "End"),
+        "conference.title": ("Telekonferensi", "Teleconferences"),
+        "conference.upcoming": ("Terjadwal", "Upcoming"),
+        "conference.active": ("Sedang berlangsung", "In progress"),
+        "conference.none": ("Tidak ada telekonferensi.", "No teleconferences."),
+        "conference.guest_link": ("Buat tautan tamu", "Create guest link"),
+        "conference.reissue": ("Terbitkan ulang", "Reissue"),
+        "conference.revoke": ("Cabut", "Revoke"),
+        "conference.field.title": ("Judul", "Title"),
+        "conference.field.start": ("Waktu mulai (WIB)", "Start time (WIB)"),
+        "conference.field.invitees": ("Undang pengguna", "Invite users"),
+        "conference.field.backend": ("Layanan", "Service"),
+        "conference.field.lobby": ("Ruang tunggu untuk tamu", "Lobby for guests"),
+        "conference.link_once": (
+            "Tautan ini hanya ditampilkan sekali. Kirimkan langsung kepada penerima.",
+            "This link is shown only once. Send it straight to its recipient.",
+        ),
+        "conference.audit.created": ("{actor} memulai telekonferensi ({backend})", "{actor} started a teleconference ({backend})"),
+        "conference.audit.invited": ("{actor} mengundang {who}", "{actor} invited {who}"),
+        "conference.audit.link_issued": ("{actor} menerbitkan tautan untuk {who}", "{actor} issued a link for {who}"),
+        "conference.audit.link_revoked": ("{actor} mencabut tautan {who}", "{actor} revoked the link of {who}"),
+        "conference.audit.ended": ("Telekonferensi diakhiri: {reason}", "Teleconference ended: {reason}"),
+        "conference.audit.backend_closed": ("Ruang rapat ditutup di server", "Meeting room closed on the server"),
+        "conference.reason.ended_by_operator": ("diakhiri operator", "ended by an operator"),
+        "conference.reason.event_ended": ("kejadian selesai", "the incident ended"),
+        "conference.reason.complaint_closed": ("pengaduan ditutup", "the complaint was closed"),
+        "conference.reason.expired": ("batas waktu habis", "time limit reached"),
+        "conference.reason.reissued": ("diganti tautan baru", "replaced by a new link"),
+        "conference.reason.revoked": ("dicabut", "revoked"),
+        "conference.system": ("Sistem", "System"),
+        "error.conference.not_found": ("Telekonferensi {id} tidak ditemukan.", "Teleconference {id} was not found."),
+        "error.conference.ended": (
+            "Telekonferensi ini sudah berakhir; mulai telekonferensi baru bila perlu.",
+            "This teleconference has ended; start a new one if needed.",
+        ),
+        "error.conference.not_open": (
+            "Telekonferensi belum dibuka; coba lagi mulai {opens} WIB.",
+            "The teleconference is not open yet; try again from {opens} WIB.",
+        ),
+        "error.conference.subject_missing": (
+            "{kind} {id} tidak ditemukan; periksa nomornya.",
+            "{kind} {id} was not found; check the reference.",
+        ),
+        "error.conference.subject_closed": (
+            "{kind} {id} sudah ditutup; telekonferensi tidak dapat dimulai.",
+            "{kind} {id} is already closed; a teleconference cannot start.",
+        ),
+        "error.conference.bad_request": ("Permintaan tidak valid: {problem}", "Invalid request: {problem}"),
+        "error.conference.backend_unconfigured": (
+            "Layanan {backend} belum dikonfigurasi; hubungi admin.",
+            "The {backend} service is not configured; contact an admin.",
+        ),
+        "error.conference.backend_failed": (
+            "Server rapat tidak dapat dihubungi. Coba lagi sebentar lagi.",
+            "The meeting server could not be reached. Try again shortly.",
+        ),
+        "error.conference.not_invited": (
+            "Anda tidak diundang ke telekonferensi ini.",
+            "You are not invited to this teleconference.",
+        ),
+        "error.conference.link_not_found": ("Tautan {id} tidak ditemukan.", "Link {id} was not found."),
+        "error.conference.token_rejected": ("Token ditolak: {reason}", "Token rejected: {reason}"),
+    }
+)
