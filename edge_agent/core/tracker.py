@@ -1,0 +1,209 @@
+"""IoU tracker in the style of ByteTrack, with stable integer ids.
+
+Each detector run matches detections to tracks in two passes: first the confident
+detections, then the weak ones (which may keep a track alive but never start one).
+Matching is greedy by IoU between a detection and the track's box predicted with a
+constant velocity, and only within the same match group (so a track seen as ``car``
+may continue as ``truck``). Tracks age by missed detector runs and by time, never by
+frames, so a detector that runs rarely does not drop stationary objects.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from edge_agent.core.detection import Detection
+from edge_agent.core.geometry import BoxXYXY, box_iou
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerParams:
+    """Matching and ageing rules; times in seconds of the monotonic clock."""
+
+    match_iou: float = 0.2
+    max_missed_runs: int = 5
+    lost_timeout_s: float = 1.0
+    tentative_max_missed_runs: int = 2
+    duplicate_iou: float = 0.6
+    stationary_iou: float = 0.8
+    stationary_after_s: float = 3.0
+    score_history: int = 10
+    max_prediction_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrackInput:
+    """One detection offered to the tracker: its match group and whether it is confident."""
+
+    detection: Detection
+    group: str
+    confident: bool
+
+
+@dataclass(slots=True)
+class Track:
+    """State of one tracked object; ``box`` is the last matched detection box."""
+
+    track_id: int
+    group: str
+    box: BoxXYXY
+    score: float
+    first_seen_s: float
+    last_seen_s: float
+    hits: int = 1
+    missed_runs: int = 0
+    confirmed: bool = False
+    stationary: bool = False
+    velocity: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    scores: deque[float] = field(default_factory=deque)
+    label_scores: dict[str, float] = field(default_factory=dict)
+    anchor_box: BoxXYXY = (0.0, 0.0, 0.0, 0.0)
+    anchor_s: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """Return the label with the highest summed confidence over the track's history."""
+        return max(self.label_scores, key=self.label_scores.__getitem__)
+
+    def predict(self, mono_s: float, max_prediction_s: float) -> BoxXYXY:
+        """Return the box moved by the track's velocity to ``mono_s``."""
+        dt = min(max(0.0, mono_s - self.last_seen_s), max_prediction_s)
+        x1, y1, x2, y2 = self.box
+        vx1, vy1, vx2, vy2 = self.velocity
+        return (x1 + vx1 * dt, y1 + vy1 * dt, x2 + vx2 * dt, y2 + vy2 * dt)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerStep:
+    """Result of one detector run: tracks matched now (with their detection) and tracks removed."""
+
+    matched: tuple[tuple[Track, Detection], ...]
+    removed: tuple[Track, ...]
+
+
+class IouTracker:
+    def __init__(self, params: TrackerParams | None = None) -> None:
+        self.params = params or TrackerParams()
+        self.tracks: dict[int, Track] = {}
+        self._next_id = 1
+
+    def update(self, inputs: Sequence[TrackInput], mono_s: float) -> TrackerStep:
+        """Match one detector run's detections at time ``mono_s`` and age the unmatched tracks."""
+        params = self.params
+        predicted = {tid: track.predict(mono_s, params.max_prediction_s) for tid, track in self.tracks.items()}
+        unmatched_tracks = set(self.tracks)
+        matched: list[tuple[Track, Detection]] = []
+
+        confident = [item for item in inputs if item.confident]
+        weak = [item for item in inputs if not item.confident]
+        leftovers = self._match(confident, predicted, unmatched_tracks, matched, mono_s)
+        self._match(weak, predicted, unmatched_tracks, matched, mono_s)
+
+        matched_boxes = [track.box for track, _ in matched]
+        for item in leftovers:
+            box = item.detection.xyxy
+            if any(box_iou(box, other) >= params.duplicate_iou for other in matched_boxes):
+                continue
+            track = self._start(item, mono_s)
+            matched.append((track, item.detection))
+            matched_boxes.append(box)
+
+        removed: list[Track] = []
+        for tid in sorted(unmatched_tracks):
+            track = self.tracks[tid]
+            track.missed_runs += 1
+            if self._is_lost(track, mono_s):
+                removed.append(self.tracks.pop(tid))
+        return TrackerStep(tuple(matched), tuple(removed))
+
+    def remove_all(self) -> list[Track]:
+        """Drop every track (camera offline, shutdown) and return them."""
+        tracks = list(self.tracks.values())
+        self.tracks.clear()
+        return tracks
+
+    def _is_lost(self, track: Track, mono_s: float) -> bool:
+        if not track.confirmed:
+            return track.missed_runs >= self.params.tentative_max_missed_runs
+        return (
+            track.missed_runs >= self.params.max_missed_runs
+            and mono_s - track.last_seen_s >= self.params.lost_timeout_s
+        )
+
+    def _match(
+        self,
+        items: Sequence[TrackInput],
+        predicted: dict[int, BoxXYXY],
+        unmatched_tracks: set[int],
+        matched: list[tuple[Track, Detection]],
+        mono_s: float,
+    ) -> list[TrackInput]:
+        """Greedily pair items with unmatched tracks by IoU, best pair first; return unpaired items."""
+        pairs: list[tuple[float, int, int]] = []
+        for index, item in enumerate(items):
+            for tid in unmatched_tracks:
+                if self.tracks[tid].group != item.group:
+                    continue
+                iou = box_iou(item.detection.xyxy, predicted[tid])
+                if iou >= self.params.match_iou:
+                    pairs.append((iou, index, tid))
+        pairs.sort(key=lambda pair: (-pair[0], pair[1], pair[2]))
+
+        used_items: set[int] = set()
+        for _, index, tid in pairs:
+            if index in used_items or tid not in unmatched_tracks:
+                continue
+            used_items.add(index)
+            unmatched_tracks.discard(tid)
+            track = self.tracks[tid]
+            self._apply(track, items[index].detection, mono_s)
+            matched.append((track, items[index].detection))
+        return [item for index, item in enumerate(items) if index not in used_items]
+
+    def _start(self, item: TrackInput, mono_s: float) -> Track:
+        detection = item.detection
+        track = Track(
+            track_id=self._next_id,
+            group=item.group,
+            box=detection.xyxy,
+            score=detection.confidence,
+            first_seen_s=mono_s,
+            last_seen_s=mono_s,
+            scores=deque([detection.confidence], maxlen=self.params.score_history),
+            anchor_box=detection.xyxy,
+            anchor_s=mono_s,
+        )
+        track.label_scores[detection.label] = track.label_scores.get(detection.label, 0.0) + detection.confidence
+        self._next_id += 1
+        self.tracks[track.track_id] = track
+        return track
+
+    def _apply(self, track: Track, detection: Detection, mono_s: float) -> None:
+        dt = mono_s - track.last_seen_s
+        if dt > 0.0:
+            # Smooth the per-second corner velocity so one jittery box does not fling the prediction.
+            step = tuple((new - old) / dt for new, old in zip(detection.xyxy, track.box, strict=True))
+            track.velocity = (
+                0.5 * track.velocity[0] + 0.5 * step[0],
+                0.5 * track.velocity[1] + 0.5 * step[1],
+                0.5 * track.velocity[2] + 0.5 * step[2],
+                0.5 * track.velocity[3] + 0.5 * step[3],
+            )
+        track.box = detection.xyxy
+        track.score = detection.confidence
+        track.scores.append(detection.confidence)
+        track.label_scores[detection.label] = track.label_scores.get(detection.label, 0.0) + detection.confidence
+        track.last_seen_s = mono_s
+        track.hits += 1
+        track.missed_runs = 0
+
+        if box_iou(detection.xyxy, track.anchor_box) < self.params.stationary_iou:
+            track.anchor_box = detection.xyxy
+            track.anchor_s = mono_s
+            track.stationary = False
+        else:
+            track.stationary = mono_s - track.anchor_s >= self.params.stationary_after_s
+        if track.stationary:
+            track.velocity = (0.0, 0.0, 0.0, 0.0)
