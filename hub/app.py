@@ -24,7 +24,8 @@ from hub.settings import HubSettings
 log = logging.getLogger(__name__)
 
 # Each feature adds its module here; the order is the order of the OpenAPI sections.
-ROUTER_MODULES: list[str] = [
+ROUTER_MODULES: list[str    "hub.conference.routes",
+] = [
     "hub.auth.routes",
     "hub.web.pages",
 ]

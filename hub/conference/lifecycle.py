@@ -39,6 +39,3 @@ def _expire_on_close(session: Session, _context: object, _instances: object) -> 
                 service.expire_for_subject(session, "event", obj.id, "event_ended", now)
         elif _is_complaint(obj) and _changed(obj, "status") and complaint_is_closed(obj):
             service.expire_for_subject(session, "complaint", str(obj.id), "complaint_closed", now)
-            code = getattr(obj, "tracking_code", None)
-            if code:
-                service.expire_for_subject(session, "complaint", str(code), "complaint_closed", now)

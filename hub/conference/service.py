@@ -111,8 +111,8 @@ def audit(session: Session, conference_id: str, actor: Actor, action: str, now: 
 # Creation ----------------------------------------------------------------------------
 
 
-def _check_subject(session: Session, request: NewConference) -> str:
-    """Validate the subject and return the default title."""
+def _check_subject(session: Session, request: NewConference) -> tuple[str, str | None]:
+    """Validate the subject; return the default title and the subject's canonical id."""
     if request.subject_kind == "event":
         if not request.event_id:
             raise _bad_request("event_id is required for an incident conference")
@@ -121,7 +121,7 @@ def _check_subject(session: Session, request: NewConference) -> str:
             raise ApiError(404, "event_not_found", "error.conference.subject_missing", kind="Kejadian", id=request.event_id)
         if event_is_closed(event):
             raise ApiError(409, "event_closed", "error.conference.subject_closed", kind="Kejadian", id=request.event_id)
-        return f"Kejadian {event.label} {event.id[:8]}"
+        return f"Kejadian {event.label} {event.id[:8]}", event.id
     if request.subject_kind == "complaint":
         if not request.complaint_id:
             raise _bad_request("complaint_id is required for a complaint conference")
@@ -130,11 +130,11 @@ def _check_subject(session: Session, request: NewConference) -> str:
             raise ApiError(404, "complaint_not_found", "error.conference.subject_missing", kind="Pengaduan", id=request.complaint_id)
         if complaint_is_closed(complaint):
             raise ApiError(409, "complaint_closed", "error.conference.subject_closed", kind="Pengaduan", id=request.complaint_id)
-        return f"Pengaduan {getattr(complaint, 'tracking_code', None) or request.complaint_id}"
+        return f"Pengaduan {getattr(complaint, 'tracking_code', None) or request.complaint_id}", str(complaint.id)
     if request.subject_kind == "meeting":
         if not request.title or not request.title.strip():
             raise _bad_request("title is required for a scheduled meeting")
-        return request.title.strip()
+        return request.title.strip(), None
     raise _bad_request(f"subject_kind {request.subject_kind!r} must be event, complaint or meeting")
 
 
@@ -147,7 +147,7 @@ def create_conference(
         raise _bad_request(f"backend {backend!r} must be jitsi or bbb")
     if not settings.backend_usable(backend):
         raise ApiError(503, "backend_unconfigured", "error.conference.backend_unconfigured", backend=backend)
-    default_title = _check_subject(session, request)
+    default_title, subject_id = _check_subject(session, request)
     title = (request.title or "").strip() or default_title
     if len(title) > TITLE_MAX:
         raise _bad_request(f"title has {len(title)} characters; the maximum is {TITLE_MAX}")
@@ -164,8 +164,8 @@ def create_conference(
         room=tokens.new_room_name(),
         backend=backend,
         subject_kind=request.subject_kind,
-        event_id=request.event_id if request.subject_kind == "event" else None,
-        complaint_id=request.complaint_id if request.subject_kind == "complaint" else None,
+        event_id=subject_id if request.subject_kind == "event" else None,
+        complaint_id=subject_id if request.subject_kind == "complaint" else None,
         title=title,
         scheduled_start=start,
         expires_at=start + timedelta(seconds=settings.link_lifetime_s),

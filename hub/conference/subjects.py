@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.models import Event
@@ -45,16 +46,13 @@ def load_complaint(session: Session, complaint_id: str) -> Any | None:
     model = complaint_model()
     if model is None:
         return None
-    from sqlalchemy import select
-
     if hasattr(model, "tracking_code"):
         found = session.scalar(select(model).where(model.tracking_code == complaint_id))
         if found is not None:
             return found
-    try:
-        return session.get(model, complaint_id)
-    except Exception:  # noqa: BLE001 - an id of the wrong type (e.g. text for an integer key) means not found
+    if not complaint_id.isdigit():
         return None
+    return session.get(model, int(complaint_id))
 
 
 def complaint_is_closed(complaint: Any) -> bool:
