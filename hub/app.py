@@ -24,10 +24,10 @@ from hub.settings import HubSettings
 log = logging.getLogger(__name__)
 
 # Each feature adds its module here; the order is the order of the OpenAPI sections.
-ROUTER_MODULES: list[str    "hub.conference.routes",
-] = [
+ROUTER_MODULES: list[str] = [
     "hub.auth.routes",
     "hub.web.pages",
+    "hub.conference.routes",
 ]
 
 # Async callables run at start-up with the app; each returns an async stop callable.
