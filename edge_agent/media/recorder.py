@@ -125,6 +125,11 @@ class ClipRecorder:
             self._cond.notify()
         return True
 
+    @property
+    def queued_frames(self) -> int:
+        """Frames waiting for the worker."""
+        return self._queued_frames
+
     def submit_event(self, event_id: str, ended: bool, start_mono_s: float, end_mono_s: float | None = None) -> None:
         """Queue an event's start (or update) or end; never dropped."""
         with self._cond:
