@@ -23,6 +23,35 @@ def _cmd_assets_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from edge_agent.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{args.file}: {problem}")
+        return 1
+    cameras = ", ".join(camera.camera_id for camera in config.cameras)
+    print(f"{args.file}: valid ({len(config.cameras)} camera(s): {cameras})")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from edge_agent.config import ConfigError, load_config
+    from edge_agent.runtime.agent import Agent
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            logging.getLogger("edge_agent").error("%s: %s", args.config, problem)
+        return 2
+    agent = Agent(config, args.config)
+    agent.install_signal_handlers()
+    return agent.run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metro-edge",
@@ -46,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"target folder (default: METRO_ASSETS_DIR or {assets_dir()})")
     fetch.add_argument("names", nargs="*", help="only these assets (file or manifest name)")
     fetch.set_defaults(handler=_cmd_assets_fetch)
+
+    run = commands.add_parser("run", help="run the agent for every camera in a config file until SIGTERM")
+    run.add_argument("--config", type=Path, required=True, metavar="FILE", help="agent config (YAML)")
+    run.set_defaults(handler=_cmd_run)
+
+    check = commands.add_parser(
+        "check-config", help="validate a config file; prints one line per problem with its key path and fix"
+    )
+    check.add_argument("file", type=Path, metavar="FILE", help="agent config (YAML)")
+    check.set_defaults(handler=_cmd_check_config)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Frame capture: one source interface, several kinds, each camera read in its own process."""

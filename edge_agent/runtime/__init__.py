@@ -1,0 +1,1 @@
+"""Agent runtime: per-camera workers, the supervisor, heartbeats and systemd integration."""

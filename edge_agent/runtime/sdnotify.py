@@ -1,0 +1,54 @@
+"""Minimal sd_notify client: READY, STATUS and WATCHDOG messages over $NOTIFY_SOCKET."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+logger = logging.getLogger(__name__)
+
+
+class Notifier:
+    """Send service state to systemd; does nothing when not started by systemd with Type=notify."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        env = dict(os.environ) if environ is None else environ
+        address = env.get("NOTIFY_SOCKET", "")
+        # A leading '@' names a socket in the abstract namespace.
+        self._address = "\0" + address[1:] if address.startswith("@") else address
+        usec = env.get("WATCHDOG_USEC", "")
+        self.watchdog_s = int(usec) / 1_000_000 if usec.isdigit() and int(usec) > 0 else None
+        watchdog_pid = env.get("WATCHDOG_PID")
+        if watchdog_pid and watchdog_pid.isdigit() and int(watchdog_pid) != os.getpid():
+            self.watchdog_s = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._address)
+
+    def send(self, *fields: str) -> bool:
+        """Send ``KEY=VALUE`` lines; return False when there is no socket or sending failed."""
+        if not self._address:
+            return False
+        message = "\n".join(fields).encode()
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.connect(self._address)
+                sock.sendall(message)
+        except OSError as exc:
+            logger.debug("sd_notify failed: %s", exc)
+            return False
+        return True
+
+    def ready(self, status: str) -> bool:
+        return self.send("READY=1", f"STATUS={status}")
+
+    def status(self, status: str) -> bool:
+        return self.send(f"STATUS={status}")
+
+    def watchdog(self) -> bool:
+        return self.send("WATCHDOG=1")
+
+    def stopping(self) -> bool:
+        return self.send("STOPPING=1")
