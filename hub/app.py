@@ -19,12 +19,17 @@ from fastapi.staticfiles import StaticFiles
 from hub import __version__
 from hub.db import make_engine, make_session_factory
 from hub.errors import install_error_handlers
+from hub.live import LiveBroadcaster
 from hub.settings import HubSettings
 
 log = logging.getLogger(__name__)
 
 # Each feature adds its module here; the order is the order of the OpenAPI sections.
 ROUTER_MODULES: list[str] = [
+    "hub.api.system",
+    "hub.api.cameras",
+    "hub.api.events",
+    "hub.api.commands",
     "hub.auth.routes",
     "hub.web.pages",
     "hub.media.routes",
@@ -64,6 +69,8 @@ def create_app(settings: HubSettings | None = None, *, start_background: bool = 
     app.state.settings = settings
     app.state.engine = make_engine(settings.resolved_database_url)
     app.state.session_factory = make_session_factory(app.state.engine)
+    app.state.live = LiveBroadcaster()
+    app.state.mqtt = None  # the HubMqttClient once ingestion has started
     install_error_handlers(app)
     for module_name in ROUTER_MODULES:
         module: Any = importlib.import_module(module_name)

@@ -1,0 +1,1 @@
+"""Camera registry, live status and commands to agents."""

@@ -1,0 +1,1 @@
+"""MQTT ingestion: validates contract messages and stores them idempotently."""
