@@ -34,6 +34,8 @@ def register_cameras(engine: Engine, cameras: list[str]) -> None:
     """Insert registry rows, because ingestion rejects events from unknown cameras."""
     from hub.models import Camera
 
+    if not cameras:
+        return
     now = datetime.now(UTC)
     rows = [
         {"id": camera_id, "name": camera_id, "lat": -5.11, "lon": 105.30, "address": "", "source_kind": "file",
@@ -48,23 +50,26 @@ def register_cameras(engine: Engine, cameras: list[str]) -> None:
 class StoredSummary:
     rows: int
     distinct_ids: int
+    ended: int
     first_received_s: float
-    last_received_s: float
+    last_updated_s: float
 
     @property
     def span_s(self) -> float:
-        return self.last_received_s - self.first_received_s
+        """Seconds from the first stored message to the last change, by the hub's clock."""
+        return self.last_updated_s - self.first_received_s
 
 
 def stored_summary(engine: Engine, camera_prefix: str) -> StoredSummary:
     """Count the stored events of cameras whose id starts with ``camera_prefix``."""
     query = text(
-        "SELECT count(*), count(DISTINCT id), extract(epoch FROM min(received_at)), extract(epoch FROM max(received_at)) "
+        "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE state = 'ended'), "
+        "extract(epoch FROM min(received_at)), extract(epoch FROM max(updated_at)) "
         "FROM events WHERE camera_id LIKE :prefix"
     )
     with engine.connect() as connection:
-        rows, distinct, first, last = connection.execute(query, {"prefix": camera_prefix + "%"}).one()
-    return StoredSummary(int(rows), int(distinct), float(first or 0.0), float(last or 0.0))
+        rows, distinct, ended, first, last = connection.execute(query, {"prefix": camera_prefix + "%"}).one()
+    return StoredSummary(int(rows), int(distinct), int(ended), float(first or 0.0), float(last or 0.0))
 
 
 def stored_ids(engine: Engine, camera_prefix: str) -> list[str]:
@@ -73,11 +78,13 @@ def stored_ids(engine: Engine, camera_prefix: str) -> list[str]:
         return [str(row[0]) for row in result]
 
 
-def wait_for_rows(engine: Engine, camera_prefix: str, expected: int, timeout_s: float, settle_s: float = 1.0) -> StoredSummary:
-    """Poll until ``expected`` events of the prefix are stored, then wait ``settle_s`` for strays."""
+def wait_for_rows(
+    engine: Engine, camera_prefix: str, expected: int, timeout_s: float, settle_s: float = 1.0, *, ended: bool = False
+) -> StoredSummary:
+    """Poll until ``expected`` events of the prefix are stored (or ended), then wait ``settle_s`` for strays."""
     deadline = time.monotonic() + timeout_s
     summary = stored_summary(engine, camera_prefix)
-    while summary.rows < expected and time.monotonic() < deadline:
+    while (summary.ended if ended else summary.rows) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
         summary = stored_summary(engine, camera_prefix)
     time.sleep(settle_s)

@@ -57,7 +57,9 @@ def main() -> int:
     print("ready", flush=True)
     stop.wait()
     client.stop()
-    print(f"stored {client.processor.stored} rejected {client.processor.rejects.counts()}", file=sys.stderr, flush=True)
+    processor = client.processor
+    print(f"stored {processor.stored} db_failures {processor.db_failures} rejected {processor.rejects.counts()}",
+          file=sys.stderr, flush=True)
     return 0
 
 

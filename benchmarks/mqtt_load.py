@@ -24,7 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from benchmarks.harness import Broker, parse_broker
-from metro_common.messages import Box, EventKind, EventMessage, encode
+from metro_common.messages import Box, EndReason, EventKind, EventMessage, encode
 from metro_common.topics import TopicKind, subscription, topic
 
 LABELS = ("person", "car", "motorcycle", "bicycle", "bus", "truck")
@@ -68,6 +68,35 @@ def simulated_events(cameras: list[str], per_camera: int, start: datetime | None
                 zones=("gate",) if index % 3 == 0 else (),
             )
             yield SimulatedEvent(camera_id, str(message.event_id), topic(camera_id, TopicKind.EVENT), encode(message))
+
+
+def simulated_lifecycles(cameras: list[str], per_camera: int, seed: int = 1) -> list[SimulatedEvent]:
+    """Return the new, update and end messages of ``per_camera`` events per camera, shuffled.
+
+    Shuffling spreads the three messages of one event over the backlog, so with several
+    workers they are stored by different workers and out of order.
+    """
+    import random
+
+    start = datetime.now(UTC)
+    box = Box(x1=10.0, y1=20.0, x2=110.0, y2=220.0, frame_width=768, frame_height=432)
+    messages: list[SimulatedEvent] = []
+    for camera_id in cameras:
+        for index in range(per_camera):
+            event_id = uuid.uuid4()
+            ts = start + timedelta(seconds=index)
+            common = {"camera_id": camera_id, "event_id": event_id, "start_ts": ts, "clock_synced": True,
+                      "label": LABELS[index % len(LABELS)], "box": box}
+            steps = [
+                EventMessage(seq=index * 3, kind=EventKind.NEW, ts=ts, score=0.6, **common),
+                EventMessage(seq=index * 3 + 1, kind=EventKind.UPDATE, ts=ts, score=0.7, zones=("gate",), **common),
+                EventMessage(seq=index * 3 + 2, kind=EventKind.END, ts=ts, score=0.7, end_ts=ts,
+                             end_reason=EndReason.LEFT_VIEW, **common),
+            ]
+            topic_name = topic(camera_id, TopicKind.EVENT)
+            messages.extend(SimulatedEvent(camera_id, str(event_id), topic_name, encode(step)) for step in steps)
+    random.Random(seed).shuffle(messages)
+    return messages
 
 
 def connect_client(broker: Broker, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
