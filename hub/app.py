@@ -34,6 +34,7 @@ ROUTER_MODULES: list[str] = [
     "hub.web.pages",
     "hub.media.routes",
     "hub.conference.routes",
+    "hub.complaints.api",
 ]
 
 # Async callables run at start-up with the app; each returns an async stop callable.

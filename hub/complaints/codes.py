@@ -33,7 +33,7 @@ def normalise_tracking_code(value: str) -> str | None:
     cleaned = re.sub(r"[\s-]", "", value.upper())
     if cleaned.startswith(PREFIX):
         cleaned = cleaned[len(PREFIX) :]
-    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     if len(cleaned) != 8:
         return None
     code = f"{PREFIX}-{cleaned[:4]}-{cleaned[4:]}"
