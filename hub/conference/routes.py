@@ -15,18 +15,22 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import i18n
+from hub.app import START_HOOKS
 from hub.auth.csrf import CSRF_EXEMPT_PREFIXES
 from hub.auth.deps import CurrentUser, OperatorUser
 from hub.conference import service, tokens
 from hub.conference.bbb import BbbClient
 from hub.conference.models import Conference, ConferenceAudit, ConferenceLink, ConferenceParticipant
 from hub.conference.settings import ConferenceSettings
+from hub.conference.sweeper import start_sweeper
 from hub.deps import NowDep, SessionDep, SettingsDep
 from hub.errors import ApiError, request_language
 from hub.web.render import render
 
 VERIFY_PREFIX = "/api/conference-tokens/"
 CSRF_EXEMPT_PREFIXES.append(VERIFY_PREFIX)
+if start_sweeper not in START_HOOKS:
+    START_HOOKS.append(start_sweeper)
 
 router = APIRouter(tags=["conferences"])
 

@@ -412,3 +412,20 @@ def test_dashboard_page_and_join_redirect(conf_app: FastAPI) -> None:
     location = redirect.headers["location"]
     assert location.startswith(f"https://meet.example.invalid/{conference['room']}#jwt=")
     assert json.dumps(_claims(location)["room"]) == json.dumps(conference["room"])
+
+
+def test_sweep_ends_expired_conference(conf_app: FastAPI, clock: list[datetime]) -> None:
+    from hub.conference.sweeper import sweep_once
+
+    operator, csrf = _client(conf_app, "oki", "operator")
+    conference = operator.post("/api/conferences", json={"subject_kind": "meeting", "title": "Rapat"}, headers=csrf).json()
+    link = operator.post(f"/api/conferences/{conference['id']}/join", headers=csrf).json()
+    assert sweep_once(conf_app).expired == []
+
+    with session_scope(conf_app.state.session_factory) as session:
+        stored = session.get(Conference, conference["id"])
+        assert stored is not None
+        stored.expires_at = clock[0] - timedelta(seconds=1)
+    assert sweep_once(conf_app).expired == [conference["id"]]
+    assert _verify(operator, link["url"], conference["room"]).json()["error"]["details"]["reason"] == "revoked"
+    assert operator.get("/api/conferences").json()["active"] == []
