@@ -30,6 +30,10 @@ def pick_port(port: int) -> int:
         return int(sock.getsockname()[1])
 
 
+class EmbeddedBrokerError(RuntimeError):
+    """The embedded broker failed to start."""
+
+
 class EmbeddedBroker:
     """Start and stop an amqtt broker on 127.0.0.1 inside the hub's event loop."""
 
@@ -39,9 +43,17 @@ class EmbeddedBroker:
 
     async def start(self) -> None:
         from amqtt.broker import Broker  # imported here: only single-machine installs need it
+        from amqtt.errors import BrokerError
 
         self._broker = Broker(broker_config(self.port), loop=asyncio.get_running_loop())
-        await self._broker.start()
+        try:
+            await self._broker.start()
+        except BrokerError as exc:
+            self._broker = None
+            raise EmbeddedBrokerError(
+                f"the embedded MQTT broker cannot listen on 127.0.0.1:{self.port} ({exc}); set "
+                "METRO_HUB_BROKER_PORT to a free port, or METRO_HUB_MQTT_URL to use a running broker"
+            ) from exc
         log.info("Embedded MQTT broker listening on 127.0.0.1:%d", self.port)
 
     async def stop(self) -> None:
