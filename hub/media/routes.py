@@ -82,16 +82,27 @@ def _file_store(request: Request) -> MediaFileStore:
 
 
 def live_relay(request: Request) -> LiveRelay:
-    """Return the app's relay, creating it on first use; commands go through ``app.state.command_publisher``."""
+    """Return the app's relay, creating it on first use.
+
+    Commands go through ``app.state.command_publisher`` when set (an async callable),
+    else through the hub's MQTT client in ``app.state.mqtt``.
+    """
     relay: LiveRelay | None = getattr(request.app.state, "live_relay", None)
     if relay is None:
         app_state = request.app.state
 
         async def publish(message: CommandMessage) -> None:
             publisher = getattr(app_state, "command_publisher", None)
-            if publisher is None:
-                raise RuntimeError("app.state.command_publisher is not set; the MQTT link of the hub is not running")
-            await publisher(message)
+            if publisher is not None:
+                await publisher(message)
+                return
+            client = getattr(app_state, "mqtt", None)
+            if client is None:
+                raise RuntimeError("the hub's MQTT client is not running (app.state.mqtt is None)")
+            from hub.ingest.service import publish_command_message
+
+            if not publish_command_message(client, message, datetime.now(UTC)):
+                raise RuntimeError("the hub's MQTT connection is down")
 
         relay = LiveRelay(publish)
         request.app.state.live_relay = relay

@@ -106,8 +106,8 @@ def viewer_cookie(app: Any) -> str:
 
 
 @pytest.fixture()
-def hub_server(tmp_path: Path) -> Iterator[HubServer]:
-    """A migrated hub on SQLite served by uvicorn on a free port (started), without broker or ingestion."""
+def hub_unstarted(tmp_path: Path) -> Iterator[HubServer]:
+    """A migrated hub on SQLite with one camera, not yet listening; call ``start()``. No broker or ingestion."""
     from hub.app import create_app
     from hub.migrate import upgrade
     from hub.settings import HubSettings
@@ -119,12 +119,18 @@ def hub_server(tmp_path: Path) -> Iterator[HubServer]:
     token = register_camera(app, camera_id)
     port = free_port()
     server = HubServer(app, f"http://127.0.0.1:{port}", port, camera_id, token, viewer_cookie(app))
-    server.start()
     try:
         yield server
     finally:
         server.stop()
         app.state.engine.dispose()
+
+
+@pytest.fixture()
+def hub_server(hub_unstarted: HubServer) -> HubServer:
+    """The same hub, listening."""
+    hub_unstarted.start()
+    return hub_unstarted
 
 
 def wait_until(condition: Any, timeout_s: float, interval_s: float = 0.05) -> bool:
