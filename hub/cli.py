@@ -8,8 +8,14 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from hub.settings import HubSettings
 
 from metro_common import __version__
 
@@ -62,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> HubSettings:
     from hub.settings import HubSettings
 
     return HubSettings()
@@ -95,7 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _session_factory():  # type: ignore[no-untyped-def]
+def _session_factory() -> sessionmaker[Session]:
     from hub.db import make_engine, make_session_factory
     from hub.migrate import upgrade
 
