@@ -122,7 +122,13 @@ class CameraMedia:
         frame = getattr(update, "snapshot_frame", None)
         if frame is None:
             return SnapshotRefs(None, None)
-        boxes = [BoxAnnotation(_box_of(update), str(update.label), float(update.score))]
+        # The snapshot's own box and score describe the object in that frame; the update's
+        # box is the latest position, which can be a later frame.
+        snapshot_box = getattr(update, "snapshot_box", None)
+        box = _box_of(update) if snapshot_box is None else tuple(float(v) for v in snapshot_box)
+        snapshot_score = getattr(update, "snapshot_score", None)
+        score = float(update.score if snapshot_score is None else snapshot_score)
+        boxes = [BoxAnnotation((box[0], box[1], box[2], box[3]), str(update.label), score)]
         return self._store_snapshot([event_id], frame, boxes, now or datetime.now(UTC))
 
     def take_snapshot(self, frame_bgr: Frame, now: datetime | None = None) -> SnapshotRefs:
