@@ -26,6 +26,7 @@ from hub.conference.sweeper import start_sweeper
 from hub.deps import NowDep, SessionDep, SettingsDep
 from hub.errors import ApiError, request_language
 from hub.web.render import render
+from hub.web.security import CSP_EXTRA_SOURCES, build_csp, origin_of
 
 VERIFY_PREFIX = "/api/conference-tokens/"
 CSRF_EXEMPT_PREFIXES.append(VERIFY_PREFIX)
@@ -268,10 +269,32 @@ def verify_token_api(body: TokenCheck, session: SessionDep, settings: Conference
 # Pages -------------------------------------------------------------------------------
 
 
+def allow_meeting_origins(settings: ConferenceSettings) -> None:
+    """Let join forms redirect to Jitsi and BBB: CSP form-action also applies to redirects."""
+    sources = CSP_EXTRA_SOURCES.setdefault("form-action", [])
+    for url in (settings.jitsi_base_url, settings.bbb_base_url):
+        origin = origin_of(url)
+        if origin and origin not in sources:
+            sources.append(origin)
+
+
+def render_page(request: Request, template_name: str, context: dict[str, Any]) -> HTMLResponse:
+    """Render a conference page with a CSP that already lists the meeting servers.
+
+    The security middleware builds its header before the handler runs, so the first
+    page after start-up would miss the origins without setting the header here.
+    """
+    hub_settings = request.app.state.settings
+    allow_meeting_origins(hub_settings.conference)
+    response = render(request, template_name, context)
+    response.headers["content-security-policy"] = build_csp(hub_settings.map_tile_url)
+    return response
+
+
 @router.get("/konferensi", response_class=HTMLResponse)
 def dashboard_page(request: Request, session: SessionDep, user: CurrentUser, now: NowDep) -> HTMLResponse:
     active, upcoming = service.dashboard(session, now)
-    return render(request, "conference/list.html", {"active": active, "upcoming": upcoming, "now": now})
+    return render_page(request, "conference/list.html", {"active": active, "upcoming": upcoming, "now": now})
 
 
 @router.post("/konferensi/baru")
@@ -322,7 +345,7 @@ def detail_page(
     language = request_language(request)
     rows = session.query(ConferenceAudit).filter_by(conference_id=conference.id).order_by(ConferenceAudit.ts, ConferenceAudit.id)
     entries = [(row.ts, audit_text(row, language)) for row in rows]
-    return render(
+    return render_page(
         request,
         "conference/detail.html",
         {"conference": conference, "entries": entries, "active": service.is_active(conference, now), "issued": None},
@@ -354,7 +377,7 @@ def guest_page(
     language = request_language(request)
     rows = session.query(ConferenceAudit).filter_by(conference_id=conference.id).order_by(ConferenceAudit.ts, ConferenceAudit.id)
     entries = [(row.ts, audit_text(row, language)) for row in rows]
-    response = render(
+    response = render_page(
         request,
         "conference/detail.html",
         {"conference": conference, "entries": entries, "active": service.is_active(conference, now), "issued": issued},

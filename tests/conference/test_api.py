@@ -406,6 +406,7 @@ def test_dashboard_page_and_join_redirect(conf_app: FastAPI) -> None:
     assert "Apel pagi" in page.text
     assert "Mulai telekonferensi" in page.text
     assert f'action="/konferensi/{conference["id"]}/gabung"' in page.text
+    assert "https://meet.example.invalid" in page.headers["content-security-policy"].split("form-action")[1]
 
     redirect = operator.post(f"/konferensi/{conference['id']}/gabung", data={"csrf_token": csrf["X-CSRF-Token"]}, follow_redirects=False)
     assert redirect.status_code == 303
