@@ -30,6 +30,8 @@ from metro_common.messages import CommandMessage, MediaKind, MediaRef
 
 log = logging.getLogger(__name__)
 
+RETENTION_INTERVAL_S = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class SnapshotRefs:
@@ -78,6 +80,7 @@ class CameraMedia:
         self.masker = PrivacyMasker(masks)
         self.store = MediaStore(media_root, camera_id, media)
         self.publish_media = publish_media
+        self._last_retention = float("-inf")
         self.recorder = ClipRecorder(self.store, media, self.masker, self._clip_finished, encoder=encoder) if media.clips_enabled else None
         can_upload = bool(hub_url and device_token)
         self.uploader = MediaUploader(self.store, hub_url or "", device_token or "", media.upload_retry) if can_upload else None
@@ -148,7 +151,18 @@ class CameraMedia:
             self.live.stop_lease()
 
     def stats(self) -> dict[str, int]:
-        """Counters for logs and the StatsMessage (``media_pressure_deletions``)."""
+        """Counters for logs and the StatsMessage (``media_pressure_deletions``).
+
+        Also applies the retention policy, at most once per ``RETENTION_INTERVAL_S``: the
+        runtime calls this every heartbeat, so old media goes even while no new media is written.
+        """
+        now = time.monotonic()
+        if now - self._last_retention >= RETENTION_INTERVAL_S:
+            self._last_retention = now
+            try:
+                self.store.enforce_retention()
+            except OSError as exc:
+                log.error("Retention of camera %s media failed: %s", self.camera_id, exc)
         values = {
             "media_pressure_deletions": self.store.pressure_deletions,
             "media_quota_rejections": self.store.quota_rejections,

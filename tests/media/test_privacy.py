@@ -96,3 +96,10 @@ def test_masker_without_masks_returns_input(vtest_frames: list[np.ndarray]) -> N
 def test_masker_rejects_grey_frame() -> None:
     with pytest.raises(ValueError, match=r"shape \(h, w, 3\)"):
         PrivacyMasker([rectangle(0, 0, 1, 1)]).apply(np.zeros((10, 10), dtype=np.uint8))
+
+
+def test_fill_covers_exactly_rasterised_pixels() -> None:
+    mask = PrivacyMask(points=((0.1, 0.2), (0.8, 0.05), (0.6, 0.9), (0.2, 0.7)), fill_bgr=(1, 2, 3))
+    frame = np.full((120, 160, 3), 200, dtype=np.uint8)
+    filled = np.all(PrivacyMasker([mask]).apply(frame) == (1, 2, 3), axis=2)
+    assert np.array_equal(filled, rasterise_masks([mask], 160, 120))
