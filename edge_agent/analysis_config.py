@@ -41,12 +41,14 @@ class DetectionConfig(_Strict):
     min_box_area_px: float = Field(100.0, ge=0.0, description="Smallest box kept, source pixels squared")
     vehicle_labels: tuple[str, ...] = Field(("car", "truck", "bus"), description="Labels merged into one vehicle: overlapping boxes keep only the best label, and a track may switch among them")
     vehicle_nms_iou: float = Field(0.6, ge=0.0, le=1.0, description="Overlap above which two vehicle boxes are one vehicle, IoU 0-1")
+    label_aliases: dict[str, str] = Field(default_factory=dict, description="Model label renamed before the other rules, e.g. {'cell phone': 'car'} for a camera looking straight down, where COCO models call car roofs phones")
 
     @model_validator(mode="after")
     def _check_labels(self) -> DetectionConfig:
         unknown = set(self.min_score_per_label) - set(self.labels)
+        unknown |= set(self.label_aliases.values()) - set(self.labels)
         if unknown:
-            raise ValueError(f"min_score_per_label names labels not in labels: {sorted(unknown)}; add them to labels or remove them")
+            raise ValueError(f"min_score_per_label or label_aliases name labels missing from labels: {sorted(unknown)}; add them to labels or remove them")
         return self
 
 
@@ -54,8 +56,9 @@ class TrackerConfig(_Strict):
     """Matching of detections to tracked objects."""
 
     match_iou: float = Field(0.2, gt=0.0, le=1.0, description="Overlap a detection needs with a track's predicted box to continue it, IoU 0-1")
-    max_missed_runs: int = Field(5, ge=1, description="Detector runs without a match before a confirmed track may be dropped, runs")
-    lost_timeout_s: float = Field(1.0, ge=0.0, description="Time without a match before a confirmed track may be dropped (both limits must pass), seconds")
+    match_buffer: float = Field(0.6, ge=0.0, le=2.0, description="Growth of both boxes before the match overlap is computed, fraction of box size per side; helps small and fast objects")
+    max_missed_runs: int = Field(8, ge=1, description="Detector runs without a match before a confirmed track may be dropped, runs")
+    lost_timeout_s: float = Field(2.0, ge=0.0, description="Time without a match before a confirmed track may be dropped (both limits must pass), seconds")
     tentative_max_missed_runs: int = Field(2, ge=1, description="Detector runs without a match that drop a track not yet confirmed as an event, runs")
     stationary_iou: float = Field(0.8, gt=0.0, le=1.0, description="Overlap with its earlier box under which a track counts as not moving, IoU 0-1")
     stationary_after_s: float = Field(3.0, ge=0.0, description="Time a track must stay within stationary_iou to count as stationary, seconds")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
 from metro_common import __version__
-from metro_common.assets import AssetError, assets_dir, fetch_assets
+from metro_common.assets import PROJECT_ROOT, AssetError, assets_dir, fetch_assets
+
+# Kept in step with edge_agent.detector, which this module imports only when detecting.
+DEFAULT_SPEC = PROJECT_ROOT / "models" / "yolox_nano.yaml"
+DEFAULT_THREADS = 4
 
 
 def _cmd_assets_fetch(args: argparse.Namespace) -> int:
@@ -52,6 +57,47 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return agent.run()
 
 
+def _cmd_detect(args: argparse.Namespace) -> int:
+    # Imported here so 'assets fetch' works without numpy, OpenCV or onnxruntime.
+    import cv2
+    import numpy as np
+
+    from edge_agent.detector import Detector, DetectorError
+
+    image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+    if image is None:
+        print(f"error: cannot read image {args.image}: missing file or unsupported format", file=sys.stderr)
+        return 1
+    try:
+        detector = Detector.from_spec_file(args.spec, args.model, threads=args.threads)
+    except (AssetError, DetectorError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    detections = detector.detect(np.asarray(image, dtype=np.uint8))
+
+    if args.json:
+        rows = [
+            {"label": d.label, "confidence": round(d.confidence, 4), "xyxy": [round(v, 1) for v in d.xyxy]}
+            for d in detections
+        ]
+        print(json.dumps(rows))
+    else:
+        for d in detections:
+            x1, y1, x2, y2 = d.xyxy
+            print(f"{d.label:<14} {d.confidence:.3f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
+    if args.annotated is not None:
+        for d in detections:
+            x1, y1, x2, y2 = (round(v) for v in d.xyxy)
+            cv2.rectangle(image, (x1, y1), (x2, y2), (0, 200, 0), 2)
+            cv2.putText(image, f"{d.label} {d.confidence:.2f}", (x1, max(12, y1 - 4)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1, cv2.LINE_AA)
+        if not cv2.imwrite(str(args.annotated), image):
+            print(f"error: cannot write {args.annotated}; check the folder exists and the extension is .jpg or .png",
+                  file=sys.stderr)
+            return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metro-edge",
@@ -75,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"target folder (default: METRO_ASSETS_DIR or {assets_dir()})")
     fetch.add_argument("names", nargs="*", help="only these assets (file or manifest name)")
     fetch.set_defaults(handler=_cmd_assets_fetch)
+
+    detect = commands.add_parser("detect", help="run the object detector on one image and print the detections")
+    detect.add_argument("image", type=Path, help="image file (JPEG, PNG)")
+    detect.add_argument("--json", action="store_true",
+                        help="print a JSON list of {label, confidence, xyxy} with boxes in image pixels")
+    detect.add_argument("--annotated", type=Path, metavar="OUT", help="also write the image with boxes drawn to OUT")
+    detect.add_argument("--model", type=Path, default=None,
+                        help="ONNX weights (default: the verified asset named in the model spec)")
+    detect.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help=f"model spec file (default: {DEFAULT_SPEC})")
+    detect.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="ONNX Runtime intra-op threads")
+    detect.set_defaults(handler=_cmd_detect)
 
     run = commands.add_parser("run", help="run the agent for every camera in a config file until SIGTERM")
     run.add_argument("--config", type=Path, required=True, metavar="FILE", help="agent config (YAML)")

@@ -105,7 +105,7 @@ class Detector:
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001  (onnxruntime raises its own untyped errors for bad files)
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             raise DetectorError(f"cannot load model {model_path}: {exc}") from exc
         inputs = [item.name for item in self._session.get_inputs()]
         if spec.input.name not in inputs:

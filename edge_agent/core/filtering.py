@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -32,20 +32,24 @@ class DetectionFilter:
     min_box_area_px: float = 0.0
     vehicle_labels: frozenset[str] = frozenset({"car", "truck", "bus"})
     vehicle_nms_iou: float = 0.6
+    label_aliases: Mapping[str, str] = field(default_factory=dict)
 
     def group_of(self, label: str) -> str:
         return VEHICLE_GROUP if label in self.vehicle_labels else label
 
     def select(self, detections: Sequence[Detection]) -> list[TrackInput]:
         """Return the allowed detections, vehicles merged, each tagged confident or weak."""
-        kept = [
-            det for det in detections if det.label in self.allowed_labels and det.area >= self.min_box_area_px
-        ]
+        renamed = [self._rename(det) for det in detections]
+        kept = [det for det in renamed if det.label in self.allowed_labels and det.area >= self.min_box_area_px]
         kept = self._merge_vehicles(kept)
         return [
             TrackInput(det, self.group_of(det.label), det.confidence >= self.min_scores.get(det.label, self.default_min_score))
             for det in kept
         ]
+
+    def _rename(self, detection: Detection) -> Detection:
+        alias = self.label_aliases.get(detection.label)
+        return detection if alias is None else replace(detection, label=alias)
 
     def _merge_vehicles(self, detections: list[Detection]) -> list[Detection]:
         vehicles = [det for det in detections if det.label in self.vehicle_labels]

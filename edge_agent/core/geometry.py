@@ -17,6 +17,13 @@ def box_iou(a: BoxXYXY, b: BoxXYXY) -> float:
     return inter / union if union > 0.0 else 0.0
 
 
+def expand_box(box: BoxXYXY, fraction: float) -> BoxXYXY:
+    """Grow a box by ``fraction`` of its width and height on every side."""
+    pad_x = (box[2] - box[0]) * fraction
+    pad_y = (box[3] - box[1]) * fraction
+    return (box[0] - pad_x, box[1] - pad_y, box[2] + pad_x, box[3] + pad_y)
+
+
 def box_bottom_centre(box: BoxXYXY) -> Point:
     """Return the middle of the box's lower edge, where a person or vehicle meets the ground."""
     return ((box[0] + box[2]) / 2.0, box[3])

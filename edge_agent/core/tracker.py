@@ -2,8 +2,10 @@
 
 Each detector run matches detections to tracks in two passes: first the confident
 detections, then the weak ones (which may keep a track alive but never start one).
-Matching is greedy by IoU between a detection and the track's box predicted with a
-constant velocity, and only within the same match group (so a track seen as ``car``
+Matching is greedy by buffered IoU (both boxes grown by ``match_buffer`` of their
+size before the overlap is computed, which keeps small or fast objects matched between
+frames) between a detection and the track's box predicted with a constant velocity,
+and only within the same match group (so a track seen as ``car``
 may continue as ``truck``). Tracks age by missed detector runs and by time, never by
 frames, so a detector that runs rarely does not drop stationary objects.
 """
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from edge_agent.core.detection import Detection
-from edge_agent.core.geometry import BoxXYXY, box_iou
+from edge_agent.core.geometry import BoxXYXY, box_iou, expand_box
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +25,9 @@ class TrackerParams:
     """Matching and ageing rules; times in seconds of the monotonic clock."""
 
     match_iou: float = 0.2
-    max_missed_runs: int = 5
-    lost_timeout_s: float = 1.0
+    match_buffer: float = 0.6
+    max_missed_runs: int = 8
+    lost_timeout_s: float = 2.0
     tentative_max_missed_runs: int = 2
     duplicate_iou: float = 0.6
     stationary_iou: float = 0.8
@@ -146,7 +149,10 @@ class IouTracker:
             for tid in unmatched_tracks:
                 if self.tracks[tid].group != item.group:
                     continue
-                iou = box_iou(item.detection.xyxy, predicted[tid])
+                iou = box_iou(
+                    expand_box(item.detection.xyxy, self.params.match_buffer),
+                    expand_box(predicted[tid], self.params.match_buffer),
+                )
                 if iou >= self.params.match_iou:
                     pairs.append((iou, index, tid))
         pairs.sort(key=lambda pair: (-pair[0], pair[1], pair[2]))
