@@ -36,7 +36,7 @@ INVITEES_MAX = 50
 
 @dataclass(frozen=True)
 class Actor:
-    """The hub user acting, or None-ish system actor (``user_id`` None) for automatic expiry."""
+    """The hub user who acts, or ``SYSTEM`` (``user_id`` None) for automatic expiry."""
 
     user_id: int | None
     username: str
@@ -118,18 +118,18 @@ def _check_subject(session: Session, request: NewConference) -> tuple[str, str |
             raise _bad_request("event_id is required for an incident conference")
         event = session.get(Event, request.event_id)
         if event is None:
-            raise ApiError(404, "event_not_found", "error.conference.subject_missing", kind="Kejadian", id=request.event_id)
+            raise ApiError(404, "event_not_found", "error.conference.event_missing", id=request.event_id)
         if event_is_closed(event):
-            raise ApiError(409, "event_closed", "error.conference.subject_closed", kind="Kejadian", id=request.event_id)
+            raise ApiError(409, "event_closed", "error.conference.event_closed", id=request.event_id)
         return f"Kejadian {event.label} {event.id[:8]}", event.id
     if request.subject_kind == "complaint":
         if not request.complaint_id:
             raise _bad_request("complaint_id is required for a complaint conference")
         complaint = load_complaint(session, request.complaint_id)
         if complaint is None:
-            raise ApiError(404, "complaint_not_found", "error.conference.subject_missing", kind="Pengaduan", id=request.complaint_id)
+            raise ApiError(404, "complaint_not_found", "error.conference.complaint_missing", id=request.complaint_id)
         if complaint_is_closed(complaint):
-            raise ApiError(409, "complaint_closed", "error.conference.subject_closed", kind="Pengaduan", id=request.complaint_id)
+            raise ApiError(409, "complaint_closed", "error.conference.complaint_closed", id=request.complaint_id)
         return f"Pengaduan {getattr(complaint, 'tracking_code', None) or request.complaint_id}", str(complaint.id)
     if request.subject_kind == "meeting":
         if not request.title or not request.title.strip():
@@ -178,8 +178,10 @@ def create_conference(
     session.flush()
     audit(session, conference.id, actor, "created", now, backend=backend, subject_kind=request.subject_kind)
 
-    invitees = {actor.user_id} | set(request.invitee_user_ids) if actor.user_id is not None else set(request.invitee_user_ids)
-    for user_id in sorted(uid for uid in invitees if uid is not None):
+    invitees = set(request.invitee_user_ids)
+    if actor.user_id is not None:
+        invitees.add(actor.user_id)
+    for user_id in sorted(invitees):
         user = session.get(User, user_id)
         if user is None or user.disabled:
             raise _bad_request(f"invitee user id {user_id} does not exist or is disabled")
@@ -258,6 +260,8 @@ def ensure_open(
         reason = subject_closed(session, conference) or ("expired" if now >= conference.expires_at else None)
         if reason is not None:
             end_locally(session, conference, SYSTEM, reason, now)
+            # Committed here because the request fails below, which would roll the end back.
+            session.commit()
     if conference.ended_at is not None:
         raise ApiError(409, "conference_ended", "error.conference.ended")
     opening = opens_at(settings, conference)

@@ -47,13 +47,21 @@ i18n.register(
             "Telekonferensi belum dibuka; coba lagi mulai {opens} WIB.",
             "The teleconference is not open yet; try again from {opens} WIB.",
         ),
-        "error.conference.subject_missing": (
-            "{kind} {id} tidak ditemukan; periksa nomornya.",
-            "{kind} {id} was not found; check the reference.",
+        "error.conference.event_missing": (
+            "Kejadian {id} tidak ditemukan. Periksa nomornya.",
+            "Incident {id} was not found. Check the reference.",
         ),
-        "error.conference.subject_closed": (
-            "{kind} {id} sudah ditutup; telekonferensi tidak dapat dimulai.",
-            "{kind} {id} is already closed; a teleconference cannot start.",
+        "error.conference.complaint_missing": (
+            "Pengaduan {id} tidak ditemukan. Periksa nomor atau kode lacaknya.",
+            "Complaint {id} was not found. Check its number or tracking code.",
+        ),
+        "error.conference.event_closed": (
+            "Kejadian {id} sudah selesai, jadi telekonferensi tidak dapat dimulai.",
+            "Incident {id} has already ended, so a teleconference cannot start.",
+        ),
+        "error.conference.complaint_closed": (
+            "Pengaduan {id} sudah ditutup, jadi telekonferensi tidak dapat dimulai.",
+            "Complaint {id} is already closed, so a teleconference cannot start.",
         ),
         "error.conference.bad_request": ("Permintaan tidak valid: {problem}", "Invalid request: {problem}"),
         "error.conference.backend_unconfigured": (

@@ -2,7 +2,7 @@
 
 BBB takes the raw query string, removes the ``checksum`` parameter, hashes
 call name + rest + shared secret with the algorithm implied by the checksum's hex
-length, and answers ``checksumError`` on a mismatch. The check here is written
+length, and returns ``checksumError`` on a mismatch. The check here is written
 independently of ``hub.conference.tokens`` so that it can catch a mistake there.
 """
 

@@ -208,6 +208,8 @@ def test_scheduled_meeting_window(conf_app: FastAPI, clock: list[datetime]) -> N
     late = operator.post(f"/api/conferences/{conference['id']}/join", headers=csrf)
     assert late.status_code == 409
     assert late.json()["error"]["code"] == "conference_ended"
+    stored = operator.get(f"/api/conferences/{conference['id']}").json()
+    assert stored["end_reason"] == "expired", "the end must persist although the join failed"
 
 
 # Complaints, events, personal data ---------------------------------------------------
