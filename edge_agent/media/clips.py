@@ -4,9 +4,9 @@
 ``Mp4Writer`` wraps PyAV, and ``choose_encoder`` self-tests the hardware encoder once.
 The recorder thread that ties them to the frame stream lives in ``recorder.py``.
 
-NOTE: clips are always re-encoded. Remuxing an RTSP camera's H.264 packets would save
-the Pi's CPU, but it cannot apply privacy masks and needs packet-level access from
-capture that the frame callback does not give; it is not implemented.
+NOTE: clips are always re-encoded, because remuxing an RTSP camera's H.264 packets is
+not implemented. Remuxing would save the Pi's CPU, but it cannot apply privacy masks,
+and the capture layer hands media decoded frames, not packets.
 """
 
 from __future__ import annotations

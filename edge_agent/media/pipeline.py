@@ -1,9 +1,8 @@
 """One camera's media pipeline, the single object the agent runtime wires into its hooks.
 
 Hooks: ``on_frame`` (every captured frame), ``on_update`` (every event update from
-perception; returns the snapshot references to put in the EventMessage),
-``take_snapshot`` (snapshot command), ``live_start`` / ``live_stop`` (commands) and
-``stats`` (for the StatsMessage). Clips finish after the event's end message was
+perception, returning the snapshot references for the EventMessage), ``take_snapshot``
+(snapshot command), ``live_start`` / ``live_stop`` (commands) and ``stats`` (heartbeat). Clips finish after the event's end message was
 published, so their references leave through ``publish_media`` as MediaMessages.
 """
 
@@ -103,7 +102,7 @@ class CameraMedia:
     # -- hooks ---------------------------------------------------------------------------
 
     def on_frame(self, frame_bgr: Frame, mono_s: float) -> None:
-        """Hand a captured frame to the clip recorder and the live pusher; never blocks."""
+        """Hand a captured frame to the clip recorder and the live pusher without waiting for any encoding."""
         if self.recorder is not None:
             self.recorder.submit_frame(frame_bgr, mono_s)
         if self.live is not None:

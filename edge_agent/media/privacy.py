@@ -94,7 +94,7 @@ class PrivacyMasker:
         y1, y2 = int(rows[0]), int(rows[-1]) + 1
         x1, x2 = int(cols[0]), int(cols[-1]) + 1
         region = out[y1:y2, x1:x2]
-        # Two box-blur passes approximate a Gaussian at a fraction of its cost; the
+        # Two box-blur passes approximate a Gaussian at a fraction of its cost. The
         # kernel spans several percent of the frame, so faces and plates become unreadable.
         blurred = cv2.blur(cv2.blur(region, (kernel, kernel)), (kernel, kernel))
         np.copyto(region, blurred, where=covered[y1:y2, x1:x2, np.newaxis])

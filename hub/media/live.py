@@ -2,8 +2,12 @@
 
 The relay counts watchers per camera. The first watcher makes it publish ``live_start``
 with a lease, renewed while anyone watches. When the last watcher leaves, the relay
-waits a short grace period (a page reload reconnects within it) and then publishes
-``live_stop``; if that message is lost, the agent's lease lapses on its own.
+waits a short grace period, so a page reload keeps the stream, and then publishes
+``live_stop``. If that message is lost, the agent's lease lapses on its own.
+
+NOTE: the relay lives in the memory of one hub process. With several hub workers,
+an agent's frame POST and a viewer's MJPEG GET must reach the same worker (sticky
+routing by camera id), or the viewer sees no frames.
 """
 
 from __future__ import annotations

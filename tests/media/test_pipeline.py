@@ -51,11 +51,15 @@ def test_updates_give_masked_snapshots_and_a_clip(tmp_path: Path, vtest_frames: 
     assert media.recorder.wait_idle(60)
     media.stop()
 
-    assert refs is not None and refs.snapshot is not None and refs.snapshot_annotated is not None
+    assert refs is not None
+    assert refs.snapshot is not None
+    assert refs.snapshot_annotated is not None
     items = {item.kind: item for item in media.store.all_items()}
     snapshot = cv2.imdecode(np.frombuffer(media.store.read(items[MediaKind.SNAPSHOT]), np.uint8), cv2.IMREAD_COLOR)
     corner = snapshot[576 - 150 : 576 - 10, 768 - 200 : 768 - 10].astype(int)
-    assert corner[..., 1].mean() > 240 and corner[..., 0].mean() < 15 and corner[..., 2].mean() < 15
+    assert corner[..., 1].mean() > 240
+    assert corner[..., 0].mean() < 15
+    assert corner[..., 2].mean() < 15
     annotated = cv2.imdecode(np.frombuffer(media.store.read(items[MediaKind.SNAPSHOT_ANNOTATED]), np.uint8), cv2.IMREAD_COLOR)
     assert annotated[576 - 150 : 576 - 60, 768 - 200 : 768 - 10, 1].mean() > 240
     assert not np.array_equal(annotated, snapshot)
