@@ -37,6 +37,7 @@ class HubSettings(BaseSettings):
     heartbeat_timeout_s: float = Field(90.0, gt=0, description="A camera without status or stats for this long is shown offline, seconds")
     media_max_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest accepted media upload, bytes")
     map_tile_url: str = Field("", description="Tile URL template for the maps, e.g. https://tile.example/{z}/{x}/{y}.png; empty shows markers without tiles")
+    map_tile_attribution: str = Field("", description="Attribution text the tile provider requires, shown on the map (HTML allowed, set by the administrator)")
     map_center_lat: float = Field(-5.1131, description="Map centre latitude (Kota Metro)")
     map_center_lon: float = Field(105.3067, description="Map centre longitude (Kota Metro)")
     conference: ConferenceSettings = Field(default_factory=ConferenceSettings, description="Jitsi/BBB settings, read from METRO_HUB_CONFERENCE_* variables")

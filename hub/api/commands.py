@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hub import i18n
 from hub.api.cameras import get_camera
@@ -17,7 +18,7 @@ from hub.auth.deps import CurrentUser, OperatorUser
 from hub.deps import NowDep, SessionDep, SettingsDep
 from hub.errors import ApiError
 from hub.ingest.service import publish_command_message
-from hub.models import Command
+from hub.models import Command, User
 from metro_common.messages import CommandMessage, CommandName
 
 log = logging.getLogger(__name__)
@@ -37,16 +38,11 @@ def publish_command(request: Request, message: CommandMessage, now: datetime) ->
     return publish_command_message(client, message, now)
 
 
-@router.post(
-    "/api/v1/cameras/{camera_id}/commands", response_model=CommandPublic, status_code=202,
-    summary="Send a command to the camera's agent (operator or admin)",
-)
-def send_command(
-    camera_id: str, data: CommandCreate, request: Request, user: OperatorUser, session: SessionDep,
-    settings: SettingsDep, now: NowDep,
-) -> CommandPublic:
+def issue_command(
+    request: Request, session: Session, camera_id: str, data: CommandCreate, user: User, ttl_s: int, now: datetime
+) -> tuple[Command, bool]:
+    """Store a command, publish it to the camera's agent and announce it on the live stream."""
     get_camera(session, camera_id)
-    ttl_s = data.ttl_s or settings.command_ttl_s
     row = Command(
         id=str(uuid.uuid4()), camera_id=camera_id, name=data.name, args=dict(data.args), issued_by=user.id,
         issued_at=now, expires_at=now + timedelta(seconds=ttl_s),
@@ -60,6 +56,18 @@ def send_command(
     published = publish_command(request, message, now)
     log.info("Command %s %s to %s by %s (published=%s)", row.id, data.name, camera_id, user.username, published)
     request.app.state.live.publish_threadsafe("command", command_public(row, now).model_dump(mode="json"))
+    return row, published
+
+
+@router.post(
+    "/api/v1/cameras/{camera_id}/commands", response_model=CommandPublic, status_code=202,
+    summary="Send a command to the camera's agent (operator or admin)",
+)
+def send_command(
+    camera_id: str, data: CommandCreate, request: Request, user: OperatorUser, session: SessionDep,
+    settings: SettingsDep, now: NowDep,
+) -> CommandPublic:
+    row, published = issue_command(request, session, camera_id, data, user, data.ttl_s or settings.command_ttl_s, now)
     return command_public(row, now, published=published)
 
 

@@ -165,9 +165,11 @@ def store_stats(session: Session, message: StatsMessage, now: datetime) -> Store
         camera.state = "online"
         camera.state_ts = message.ts
         camera.state_reason = None
+    # Always a change: a health sample was added, and the dashboard shows the figures live.
     return StoreResult(
-        "stats", camera.id, revived,
-        {"fps": message.fps, "inference_ms": message.inference_ms, "video_online": message.camera_online},
+        "stats", camera.id, True,
+        {"fps": message.fps, "inference_ms": message.inference_ms, "video_online": message.camera_online,
+         "revived": revived},
     )
 
 
