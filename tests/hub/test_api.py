@@ -12,7 +12,7 @@ from hub.db import session_scope
 from hub.ingest import store
 from metro_common.messages import CameraState, EventKind
 from tests.hub.conftest import add_user, csrf_from, login
-from tests.hub.factories import T0, add_camera, event, sha, stats, status, unique_camera_id
+from tests.hub.factories import T0, add_camera, event, sha, stats, status
 
 NOW = T0 + timedelta(minutes=5)
 
