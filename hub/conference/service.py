@@ -119,8 +119,6 @@ def _check_subject(session: Session, request: NewConference) -> tuple[str, str |
         event = session.get(Event, request.event_id)
         if event is None:
             raise ApiError(404, "event_not_found", "error.conference.event_missing", id=request.event_id)
-        if event_is_closed(event):
-            raise ApiError(409, "event_closed", "error.conference.event_closed", id=request.event_id)
         return f"Kejadian {event.label} {event.id[:8]}", event.id
     if request.subject_kind == "complaint":
         if not request.complaint_id:
@@ -233,8 +231,11 @@ def add_guest(
 def subject_closed(session: Session, conference: Conference) -> str | None:
     """Return the end reason when the conference's incident or complaint is closed, else None."""
     if conference.subject_kind == "event" and conference.event_id:
+        # Camera events often end seconds after they start, so a call about an event
+        # that had already ended runs to its expiry. Only an end after the call was
+        # created ends it. ``updated_at`` is the hub's receipt time, not the camera clock.
         event = session.get(Event, conference.event_id)
-        if event is None or event_is_closed(event):
+        if event is None or (event_is_closed(event) and event.updated_at > conference.created_at):
             return "event_ended"
     if conference.subject_kind == "complaint" and conference.complaint_id:
         complaint = load_complaint(session, conference.complaint_id)

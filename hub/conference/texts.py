@@ -55,10 +55,6 @@ i18n.register(
             "Pengaduan {id} tidak ditemukan. Periksa nomor atau kode lacaknya.",
             "Complaint {id} was not found. Check its number or tracking code.",
         ),
-        "error.conference.event_closed": (
-            "Kejadian {id} sudah selesai, jadi telekonferensi tidak dapat dimulai.",
-            "Incident {id} has already ended, so a teleconference cannot start.",
-        ),
         "error.conference.complaint_closed": (
             "Pengaduan {id} sudah ditutup, jadi telekonferensi tidak dapat dimulai.",
             "Complaint {id} is already closed, so a teleconference cannot start.",

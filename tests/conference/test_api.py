@@ -281,6 +281,22 @@ def test_ending_event_expires_links(conf_app: FastAPI, clock: list[datetime]) ->
         assert stored is not None and stored.end_reason == "event_ended"
 
 
+def test_call_about_ended_event_allowed(conf_app: FastAPI, clock: list[datetime]) -> None:
+    event_id = _add_event(conf_app, clock[0])
+    with session_scope(conf_app.state.session_factory) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        event.state = "ended"
+        event.end_ts = clock[0]
+    clock[0] += timedelta(minutes=10)
+    operator, csrf = _client(conf_app, "oki", "operator")
+    conference = operator.post("/api/conferences", json={"subject_kind": "event", "event_id": event_id}, headers=csrf)
+    assert conference.status_code == 201
+    link = operator.post(f"/api/conferences/{conference.json()['id']}/join", headers=csrf)
+    assert link.status_code == 200
+    assert _verify(operator, link.json()["url"], conference.json()["room"]).status_code == 200
+
+
 def test_event_timeline_in_indonesian(conf_app: FastAPI, clock: list[datetime]) -> None:
     from hub.conference.routes import timeline_entries
 
