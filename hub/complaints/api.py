@@ -20,7 +20,7 @@ from hub.complaints.models import Complaint
 from hub.complaints.photos import PhotoStore, read_gps
 from hub.complaints.settings import ComplaintSettings
 from hub.deps import NowDep, SessionDep
-from hub.errors import ApiError, request_language
+from hub.errors import ApiError, error_body, request_language
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"])
 
@@ -124,6 +124,12 @@ class GpsOut(BaseModel):
 # ------------------------------------------------------------------------ citizen
 
 
+def _error_response(exc: ApiError, language: str, headers: dict[str, str]) -> JSONResponse:
+    """Render an ApiError here when it needs extra headers (the shared handler sets none)."""
+    message = i18n.translate(exc.message_key, language, **exc.values)
+    return JSONResponse(error_body(exc.code, message, exc.details), status_code=exc.status_code, headers=headers)
+
+
 async def _read_upload(upload: UploadFile, limit: int) -> bytes:
     data = await upload.read(limit + 1)
     await upload.close()
@@ -155,6 +161,7 @@ async def submit_complaint(
     device_header: Annotated[str | None, Header(alias="X-Device-Id", max_length=64)] = None,
 ) -> Response:
     """Submit a report (multipart). A repeated Idempotency-Key returns the first result with status 200."""
+    language = request_language(request)
     uploads = [upload for upload in (photos or []) if upload.filename or upload.size]
     if len(uploads) > settings.max_photos:
         raise ApiError(422, "too_many_photos", "complaints.error.too_many_photos", {"field": "photos"}, max=settings.max_photos, count=len(uploads))
@@ -165,14 +172,16 @@ async def submit_complaint(
         photos=[await _read_upload(upload, settings.photo_max_bytes) for upload in uploads],
     )
     key = idempotency_key or idempotency_key_field or None
-    language = request_language(request)
     earlier = service.find_replay(session, key, submission.fingerprint())
     if earlier is None:
         device = device_header or request.cookies.get(DEVICE_COOKIE)
         limits = [(service.rate_bucket("address", request.client.host if request.client else "unknown"), settings.rate_per_address)]
         if device:
             limits.append((service.rate_bucket("device", device), settings.rate_per_device))
-        service.check_rate(session, limits, now, settings.rate_window_s)
+        try:
+            service.check_rate(session, limits, now, settings.rate_window_s)
+        except ApiError as exc:
+            return _error_response(exc, language, {"Retry-After": str(exc.details.get("retry_after", 60))})
     result = service.submit(session, submission, catalog=catalog, settings=settings, store=store, now=now, idempotency_key=key)
     complaint = result.complaint
     nearby = service.nearby_open(
