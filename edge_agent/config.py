@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
@@ -168,6 +168,9 @@ class MqttConfig(_Strict):
     )
     password_file: Path | None = Field(None, description="File whose first line is the MQTT password")
     ca_file: Path | None = Field(None, description="CA bundle for mqtts://; None uses the system trust store")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT protocol version; 3.1.1 for brokers without MQTT 5, such as the hub's embedded amqtt broker"
+    )
     keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keepalive, seconds")
     reconnect_min_s: float = Field(1.0, gt=0, le=60, description="First reconnect delay, seconds")
     reconnect_max_s: float = Field(120.0, gt=0, le=3600, description="Largest reconnect delay, seconds")

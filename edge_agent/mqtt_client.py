@@ -126,7 +126,7 @@ class CameraLink:
         client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.camera_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
+            protocol=MQTTProtocolVersion.MQTTv5 if self._config.protocol == "5" else MQTTProtocolVersion.MQTTv311,
             reconnect_on_failure=False,
         )
         username = self._config.username or self.camera_id
@@ -186,7 +186,10 @@ class CameraLink:
         while not self._stop.is_set():
             try:
                 if first:
-                    self._client.connect(self._config.host, self._config.port, self._config.keepalive_s, clean_start=True)
+                    if self._config.protocol == "5":
+                        self._client.connect(self._config.host, self._config.port, self._config.keepalive_s, clean_start=True)
+                    else:
+                        self._client.connect(self._config.host, self._config.port, self._config.keepalive_s)
                     first = False
                 else:
                     self._client.reconnect()

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS message (
 );
 CREATE INDEX IF NOT EXISTS message_priority ON message (priority, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS open_event (event_id TEXT PRIMARY KEY, payload BLOB NOT NULL);
 """
 
 
@@ -135,12 +136,15 @@ class Outbox:
         uses_seq: bool = True,
         qos: int = 1,
         retain: bool = False,
+        event: tuple[str, bool] | None = None,
     ) -> StoredMessage | None:
         """Assign the next seq, build the payload with it and store it in one transaction.
 
-        ``build`` receives the seq (or -1 when ``uses_seq`` is false). Returns the stored
-        message, or None when the outbox is full of higher-priority messages and this
-        one was dropped (and counted).
+        ``build`` receives the seq (or -1 when ``uses_seq`` is false). ``event`` is
+        ``(event_id, still_open)`` for event messages: the last message of each open
+        event is kept, so a restart after a crash can end the events the crash left
+        open (see ``orphaned_events``). Returns the stored message, or None when the
+        outbox is full of higher-priority messages and this one was dropped (and counted).
         """
         with self._lock:
             seq = self.last_seq + 1 if uses_seq else None
@@ -156,6 +160,8 @@ class Outbox:
                     )
                     assert cursor.lastrowid is not None
                     stored = StoredMessage(cursor.lastrowid, seq, topic, payload, qos, retain, priority)
+                if event is not None:
+                    self._track_event(event[0], payload if event[1] else None)
                 if seq is not None:
                     # A dropped message still consumes its seq, so the hub can see the gap.
                     self._set_meta("last_seq", seq)
@@ -190,6 +196,26 @@ class Outbox:
             self._by_priority[victim_priority] -= 1
             self._count_drop()
         return True
+
+    def _track_event(self, event_id: str, payload: bytes | None) -> None:
+        if payload is None:
+            self._db.execute("DELETE FROM open_event WHERE event_id = ?", (event_id,))
+        else:
+            self._db.execute(
+                "INSERT INTO open_event (event_id, payload) VALUES (?, ?) "
+                "ON CONFLICT(event_id) DO UPDATE SET payload = excluded.payload",
+                (event_id, payload),
+            )
+
+    def forget_event(self, event_id: str) -> None:
+        with self._lock:
+            self._track_event(event_id, None)
+
+    def orphaned_events(self) -> list[bytes]:
+        """Return the last message of every event that was still open when the outbox was last used."""
+        with self._lock:
+            rows = self._db.execute("SELECT payload FROM open_event ORDER BY rowid").fetchall()
+        return [bytes(row[0]) for row in rows]
 
     def _count_drop(self) -> None:
         self.dropped_total += 1

@@ -44,12 +44,15 @@ from metro_common.messages import (
     CommandMessage,
     CommandName,
     CommandResultMessage,
+    ContractError,
     EndReason,
     EventKind,
+    EventMessage,
     MediaMessage,
     MediaRef,
     StatsMessage,
     StatusMessage,
+    decode,
     encode,
     utc_now,
 )
@@ -175,6 +178,7 @@ class CameraWorker:
             except Exception:
                 logger.exception("%s: media pipeline failed to start; events continue without media", self.camera_id)
                 self.media = None
+        self._end_orphaned_events()
         self._counts = CountAggregator(tuple(line.name for line in self.camera.analysis.lines), utc_now())
         self._next_counts = time.monotonic() + self.agent.counts_interval_s
         self._next_stats = time.monotonic() + min(5.0, self.agent.stats_interval_s)
@@ -381,12 +385,38 @@ class CameraWorker:
                 clock_synced=synced, snapshot=snapshot, snapshot_annotated=annotated,
             ))
 
-        stored = self.outbox.append(priority, topic(self.camera_id, TopicKind.EVENT), build)
+        stored = self.outbox.append(
+            priority, topic(self.camera_id, TopicKind.EVENT), build, event=(str(update.event_id), kind is not EventKind.END)
+        )
         if kind is EventKind.END:
             self._event_clock.forget(update.event_id)
         if stored is None:
             logger.warning("%s: outbox full, dropped %s of event %s", self.camera_id, kind.value, update.event_id)
         self.link.wake()
+
+    def _end_orphaned_events(self) -> None:
+        """End events that a crash (SIGKILL, power cut) left open, at the time of their last message."""
+        orphans = self.outbox.orphaned_events()
+        for payload in orphans:
+            try:
+                last = decode(TopicKind.EVENT, payload, self.camera_id)
+            except ContractError as exc:
+                logger.warning("%s: cannot end an event left open by the last run: %s", self.camera_id, exc)
+                continue
+            assert isinstance(last, EventMessage)
+            fields = last.model_dump() | {
+                "kind": EventKind.END, "ts": utc_now(), "end_ts": last.ts, "end_reason": EndReason.SHUTDOWN,
+            }
+
+            def build(seq: int, fields: dict[str, Any] = fields) -> bytes:
+                return encode(EventMessage(**(fields | {"seq": seq})))
+
+            self.outbox.append(
+                Priority.EVENT_LIFECYCLE, topic(self.camera_id, TopicKind.EVENT), build, event=(str(last.event_id), False)
+            )
+        if orphans:
+            logger.warning("%s: ended %d event(s) left open by the previous run (reason shutdown)",
+                           self.camera_id, len(orphans))
 
     def _publish_media(self, event_id: str, media: MediaRef) -> None:
         """Announce media for an event (called by the media pipeline, from any thread)."""

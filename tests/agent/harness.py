@@ -37,7 +37,7 @@ def make_clip(path: Path, source: Path, frames: int, start: int = 0) -> Path:
     fps = reader.get(cv2.CAP_PROP_FPS) or 10.0
     width = int(reader.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(reader.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
     reader.set(cv2.CAP_PROP_POS_FRAMES, start)
     for _ in range(frames):
         ok, frame = reader.read()

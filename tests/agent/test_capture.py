@@ -168,7 +168,7 @@ def test_capture_process_reports_end(tmp_path: Path, media_dir: Path) -> None:
 
     clip = tmp_path / "short.avi"
     reader = cv2.VideoCapture(str(media_dir / "opencv_vtest.avi"))
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (768, 576))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (768, 576))
     for _ in range(3):
         ok, frame = reader.read()
         assert ok

@@ -143,3 +143,14 @@ def test_wal_and_full_sync(tmp_path: Path) -> None:
 def test_invalid_limits_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="limits"):
         Outbox(tmp_path / "cam.sqlite", max_messages=0)
+
+
+def test_open_events_tracked_until_end(tmp_path: Path) -> None:
+    path = tmp_path / "cam.sqlite"
+    outbox = Outbox(path)
+    outbox.append(L, "t", lambda seq: b"new-a", event=("a", True))
+    outbox.append(L, "t", lambda seq: b"new-b", event=("b", True))
+    outbox.append(U, "t", lambda seq: b"update-a", event=("a", True))
+    outbox.append(L, "t", lambda seq: b"end-b", event=("b", False))
+    outbox.close()
+    assert Outbox(path).orphaned_events() == [b"update-a"]
