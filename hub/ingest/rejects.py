@@ -29,7 +29,8 @@ class RejectCounter:
         self._suppressed: dict[str, int] = {}
         self._interval = log_interval_s
         self._clock = clock
-        self.listeners: list[Callable[[str], None]] = []
+        # Called with (reason, topic) for every reject, e.g. to count it in Prometheus.
+        self.listeners: list[Callable[[str, str], None]] = []
 
     def reject(self, reason: str, topic: str, detail: str) -> bool:
         """Count one reject; return True when it was logged."""
@@ -44,7 +45,7 @@ class RejectCounter:
             else:
                 self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
         for listener in self.listeners:
-            listener(reason)
+            listener(reason, topic)
         if should_log:
             more = f" ({suppressed} more since the last report)" if suppressed else ""
             # Payload-derived text is truncated: a hostile message must not flood the log.

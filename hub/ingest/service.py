@@ -110,7 +110,7 @@ async def start_ingestion(app: FastAPI) -> Callable[[], Awaitable[None]]:
         app.state.embedded_broker_port = broker.port
 
     rejects = RejectCounter()
-    rejects.listeners.append(lambda reason: metrics.REJECTED.labels(reason=reason).inc())
+    rejects.listeners.append(lambda reason, _topic: metrics.REJECTED.labels(reason=reason).inc())
     processor = IngestProcessor(app.state.session_factory, rejects)
     processor.listeners.append(live_listener(live))
     client = HubMqttClient(client_options(settings, broker.port if broker else None), processor)
