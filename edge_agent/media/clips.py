@@ -252,10 +252,13 @@ class Mp4Writer:
     def close(self) -> None:
         """Flush the encoder and finish the file; moving the moov atom forward happens here."""
         try:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-        finally:
-            self._container.close()
+            try:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+            finally:
+                self._container.close()
+        except av.FFmpegError as exc:
+            raise ClipError(f"finishing {self.path} failed: {exc}") from exc
 
 
 def _test_frames(count: int) -> Iterator[Frame]:

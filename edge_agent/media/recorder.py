@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -98,6 +99,7 @@ class ClipRecorder:
         self._writer: Mp4Writer | None = None
         self._writer_clip: str | None = None
         self._size: tuple[int, int] | None = None
+        self._pending_start: StartClip | None = None
 
     # -- producer side (analysis thread) ------------------------------------------------
 
@@ -179,12 +181,16 @@ class ClipRecorder:
                 self._busy = True
             try:
                 self._handle(item)
-            except (ClipError, OSError, cv2.error) as exc:
-                log.error("Clip recorder of camera %s failed on an item: %s", self.store.camera_id, exc)
+            except (ClipError, OSError, ValueError, cv2.error, av.FFmpegError) as exc:
+                log.error("Clip recorder of camera %s failed; dropping the open clip: %s", self.store.camera_id, exc)
                 self._abort_clip()
             finally:
                 self._busy = False
-        self._apply(self._planner.flush(), None)
+        try:
+            self._apply(self._planner.flush(), None)
+        except (ClipError, OSError, ValueError, av.FFmpegError) as exc:
+            log.error("Clip recorder of camera %s failed to finish its last clip: %s", self.store.camera_id, exc)
+            self._abort_clip()
 
     # -- worker side ---------------------------------------------------------------------
 
@@ -197,8 +203,13 @@ class ClipRecorder:
             return
         self._last_frame_mono = item.mono_s
         masked = self.masker.apply(item.frame)
-        if self._size is None:
+        if self._writer is None:
+            # Follow resolution changes between clips; an open clip keeps its size.
             self._size = fit_size(masked.shape[1], masked.shape[0], self.config.clip_max_width)
+        if self._pending_start is not None:
+            pending, self._pending_start = self._pending_start, None
+            self._open(pending)
+        assert self._size is not None  # set above or by the open clip
         small = resize_to(masked, self._size)
         written = self._apply(self._planner.on_frame(item.mono_s), (small, item.mono_s))
         if not written:
@@ -220,8 +231,9 @@ class ClipRecorder:
     def _open(self, action: StartClip) -> None:
         assert self.encoder is not None  # set in start()
         if self._size is None:
-            # No frame seen yet: the clip opens with the first frame's size.
-            self._size = (2, 2)
+            # No frame seen yet: the clip opens with the first frame, which gives its size.
+            self._pending_start = action
+            return
         path = self.store.new_tmp_path(".mp4")
         self._writer = Mp4Writer(path, self._size, self.encoder, self.config.clip_crf, self.config.clip_fps_max)
         self._writer_clip = action.plan.clip_id

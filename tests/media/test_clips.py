@@ -200,3 +200,25 @@ def test_fps_cap_skips_without_counting_drops(tmp_path: Path, vtest_frames: list
     accepted = [recorder.submit_frame(frame, i / 10.0) for i, frame in enumerate(vtest_frames[:10])]
     assert sum(accepted) == 5
     assert recorder.stats.frames_dropped == 0
+
+
+def test_event_before_first_frame_opens_clip_later(tmp_path: Path, vtest_frames: list[np.ndarray]) -> None:
+    # The event arrives before any frame: the clip opens with the first frame's size, not a guessed one.
+    media_config = MediaConfig(pre_roll_s=0.0, post_roll_s=1.0)
+    store = MediaStore(tmp_path / "media", "cam-early", media_config)
+    finished: list[StoredMedia] = []
+    recorder = ClipRecorder(store, media_config, PrivacyMasker([]), finished.append, encoder=SOFTWARE_ENCODER)
+    recorder.start()
+    recorder.submit_event("early", False, 0.0)
+    for index, frame in enumerate(vtest_frames[:30]):
+        if index == 10:
+            recorder.submit_event("early", True, 0.0, 1.0)
+        assert recorder.submit_frame(frame, index / 10.0)
+        time.sleep(0.01)
+    assert recorder.wait_idle(30)
+    recorder.stop()
+    assert len(finished) == 1
+    with av.open(str(store.path_of(finished[0]))) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (768, 576)
+        assert 19 <= sum(1 for _ in container.decode(video=0)) <= 22
