@@ -8,8 +8,8 @@ Mosquitto that already holds 1883. Ctrl-C stops the agents first (they publish
 
 from __future__ import annotations
 
-import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -42,7 +42,7 @@ CAMERAS = [
         "address": "Jl. Ki Hajar Dewantara, Metro Timur",
         "clip": "opencv_vtest.avi",
         # A privacy mask over the building windows, as a pair of houses would need.
-        "privacy_masks": [[[0.55, 0.0], [1.0, 0.0], [1.0, 0.12], [0.55, 0.12]]],
+        "privacy_masks": [{"name": "jendela-gedung", "points": [[0.55, 0.0], [1.0, 0.0], [1.0, 0.12], [0.55, 0.12]]}],
     },
     {
         "camera_id": "cam-02",
@@ -102,9 +102,11 @@ def agent_config(camera: dict[str, object], broker_port: int, hub_url: str, toke
     return {
         "device_id": f"demo-{camera['camera_id']}",
         "data_dir": str(data_dir),
-        "model": str(asset_path("yolox_nano.onnx")),
-        "mqtt": {"url": f"mqtt://127.0.0.1:{broker_port}"},
-        "hub": {"url": hub_url, "token_file": str(token_file)},
+        "model_path": str(asset_path("yolox_nano.onnx")),
+        "onnx_threads": 1,
+        # The embedded amqtt broker speaks MQTT 3.1.1 only.
+        "mqtt": {"url": f"mqtt://127.0.0.1:{broker_port}", "protocol": "3.1.1"},
+        "hub": {"base_url": hub_url, "device_token_file": str(token_file)},
         "cameras": [
             {
                 "camera_id": camera["camera_id"],
@@ -143,7 +145,14 @@ def print_events(broker_port: int, stop: threading.Event) -> None:
     client.disconnect()
 
 
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Children run in their own sessions, so Ctrl-C reaches only this script, which
+    # then stops the agents before the hub and its broker.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
     http_port = pick_port(int(os.environ.get("METRO_DEMO_HTTP_PORT", "8080")), "hub web server")
@@ -157,16 +166,20 @@ def main() -> int:
 
     run_hub_cli(env, "migrate")
     run_hub_cli(env, "create-user", ADMIN_USER, "--role", "admin", stdin=ADMIN_PASSWORD + "\n")
+    tokens = {str(c["camera_id"]): secrets.token_urlsafe(32) for c in CAMERAS}
     registry = DATA / "cameras.yaml"
-    registry.write_text(yaml.safe_dump({"cameras": [
-        {k: c[k] for k in ("camera_id", "name", "lat", "lon", "address")} | {"source_kind": "file"} for c in CAMERAS
-    ]}))
-    tokens = json.loads(run_hub_cli(env, "camera", "import", str(registry), "--json"))
+    registry.write_text(yaml.safe_dump([
+        {"id": c["camera_id"], "name": c["name"], "lat": c["lat"], "lon": c["lon"], "address": c["address"],
+         "source_kind": "file", "device_token": tokens[str(c["camera_id"])]}
+        for c in CAMERAS
+    ]))
+    registry.chmod(0o600)
+    run_hub_cli(env, "camera", "import", str(registry))
 
     children: list[subprocess.Popen[bytes]] = []
     hub_log = (DATA / "hub.log").open("wb")
     hub = subprocess.Popen([str(BIN / "metro-hub"), "serve", "--host", "127.0.0.1", "--port", str(http_port)],
-                           env=env, stdout=hub_log, stderr=subprocess.STDOUT)
+                           env=env, stdout=hub_log, stderr=subprocess.STDOUT, start_new_session=True)
     children.append(hub)
     stop = threading.Event()
     try:
@@ -182,7 +195,7 @@ def main() -> int:
             config_path.write_text(yaml.safe_dump(agent_config(camera, broker_port, hub_url, token_file, agent_dir / "data")))
             log_file = (agent_dir / "agent.log").open("wb")
             children.append(subprocess.Popen([str(BIN / "metro-edge"), "run", "--config", str(config_path)],
-                                             stdout=log_file, stderr=subprocess.STDOUT))
+                                             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True))
 
         printer = threading.Thread(target=print_events, args=(broker_port, stop), daemon=True)
         printer.start()
