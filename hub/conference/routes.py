@@ -207,6 +207,28 @@ def join_api(
     return link_public(link)
 
 
+class InviteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int
+
+
+@router.post("/api/conferences/{conference_id}/participants", status_code=201)
+def invite_api(
+    conference_id: str,
+    body: InviteRequest,
+    session: SessionDep,
+    user: OperatorUser,
+    settings: ConferenceSettingsDep,
+    now: NowDep,
+) -> dict[str, Any]:
+    """Invite a hub user; they join with their own "Gabung" button."""
+    conference = service.get_conference(session, conference_id)
+    participant = service.invite_user(session, settings, conference, body.user_id, service.Actor.of(user), now)
+    session.commit()
+    return {"id": participant.id, "user_id": participant.user_id, "moderator": participant.moderator}
+
+
 @router.post("/api/conferences/{conference_id}/guests", status_code=201)
 def add_guest_api(
     conference_id: str, session: SessionDep, user: OperatorUser, settings: ConferenceSettingsDep, bbb: BbbDep, now: NowDep

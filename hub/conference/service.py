@@ -205,6 +205,26 @@ def _add_staff(session: Session, conference: Conference, user: User, actor: Acto
     return participant
 
 
+def invite_user(
+    session: Session, settings: ConferenceSettings, conference: Conference, user_id: int, actor: Actor, now: datetime
+) -> ConferenceParticipant:
+    """Invite a hub user to an open conference; inviting someone already invited changes nothing."""
+    ensure_open(session, settings, conference, now, allow_before_start=True)
+    user = session.get(User, user_id)
+    if user is None or user.disabled:
+        raise _bad_request(f"invitee user id {user_id} does not exist or is disabled")
+    existing = session.scalar(
+        select(ConferenceParticipant).where(
+            ConferenceParticipant.conference_id == conference.id, ConferenceParticipant.user_id == user_id
+        )
+    )
+    if existing is not None:
+        return existing
+    participant = _add_staff(session, conference, user, actor, now)
+    audit(session, conference.id, actor, "invited", now, participant_id=participant.id, who=display_label(participant, user.role))
+    return participant
+
+
 def add_guest(
     session: Session, settings: ConferenceSettings, conference: Conference, actor: Actor, now: datetime
 ) -> ConferenceParticipant:

@@ -173,6 +173,23 @@ def test_viewer_joins_only_when_invited(conf_app: FastAPI) -> None:
     assert _claims(joined.json()["url"])["context"]["user"]["moderator"] is False
 
 
+def test_invite_after_creation(conf_app: FastAPI) -> None:
+    operator, csrf = _client(conf_app, "oki", "operator")
+    viewer, viewer_csrf = _client(conf_app, "vina", "viewer")
+    conference = operator.post("/api/conferences", json={"subject_kind": "meeting", "title": "C"}, headers=csrf).json()
+    invited = operator.post(
+        f"/api/conferences/{conference['id']}/participants", json={"user_id": _user_id(conf_app, "vina")}, headers=csrf
+    )
+    assert invited.status_code == 201
+    assert invited.json()["moderator"] is False
+    assert viewer.post(f"/api/conferences/{conference['id']}/join", headers=viewer_csrf).status_code == 200
+    unknown = operator.post(f"/api/conferences/{conference['id']}/participants", json={"user_id": 9999}, headers=csrf)
+    assert unknown.status_code == 422
+    assert "9999" in unknown.json()["error"]["message"]
+    audit = operator.get(f"/api/conferences/{conference['id']}").json()["audit"]
+    assert "oki mengundang Peninjau 2" in [row["text"] for row in audit]
+
+
 def _user_id(app: FastAPI, username: str) -> int:
     from sqlalchemy import select
 
