@@ -35,6 +35,7 @@ ROUTER_MODULES: list[str] = [
     "hub.media.routes",
     "hub.conference.routes",
     "hub.complaints.api",
+    "hub.open311.routes",
 ]
 
 # Async callables run at start-up with the app; each returns an async stop callable.
