@@ -37,7 +37,7 @@ def add_template_dir(path: Path) -> None:
     _loaders.append(FileSystemLoader(str(path)))
 
 
-def _format_ts(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+def _format_ts(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S WIB") -> str:
     """Format an aware datetime in WIB (UTC+7), the command centre's local time."""
     if value is None:
         return "–"

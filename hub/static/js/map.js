@@ -36,8 +36,8 @@
       markers[camera.id] = marker;
       bounds.push([camera.lat, camera.lon]);
     });
-    if (bounds.length > 1) { map.fitBounds(bounds, { padding: [30, 30], maxZoom: 16 }); }
-    else if (bounds.length === 1) { map.setView(bounds[0], 16); }
+    if (bounds.length > 1) { map.fitBounds(bounds, { padding: [30, 30], maxZoom: 16, animate: false }); }
+    else if (bounds.length === 1) { map.setView(bounds[0], 16, { animate: false }); }
   });
 
   var source = new EventSource("/api/v1/stream");
