@@ -26,7 +26,7 @@ from hub.auth.deps import current_user
 from hub.auth.devices import require_device
 from hub.db import session_scope
 from hub.errors import ApiError
-from hub.media.live import LiveRelay
+from hub.media.live import LiveFrame, LiveRelay
 from hub.media.models import EventMedia, MediaObject
 from hub.media.store import EXTENSIONS, MediaFileStore, MediaTypeError, check_sha256, sniff_content_type
 from hub.models import Camera, Event, User
@@ -194,6 +194,7 @@ async def upload_media(event_id: uuid.UUID, request: Request) -> JSONResponse:
     if content_type != expected_type:
         raise ApiError(415, "unsupported_media_type", "media.bad_type", details={"detail": f"{kind.value} must be {expected_type}, got {content_type}"})
 
+    await run_in_threadpool(_check_event_owner, request, str(event_id), camera_id)
     store = _file_store(request)
     sha256, relative, _ = await run_in_threadpool(_verify_and_write, store, data, declared_sha, content_type)
 
@@ -205,6 +206,15 @@ async def upload_media(event_id: uuid.UUID, request: Request) -> JSONResponse:
     log.info("Media %s (%s, %d bytes) for event %s of camera %s %s", sha256[:12], kind.value, len(data), event_id, camera_id, "stored" if created else "already stored")
     body: dict[str, Any] = {"sha256": sha256, "kind": kind.value, "size_bytes": len(data), "created": created}
     return JSONResponse(body, status_code=201 if created else 200)
+
+
+def _check_event_owner(request: Request, event_id: str, camera_id: str) -> None:
+    """Reject media for an event of another camera before its bytes are written."""
+    with session_scope(request.app.state.session_factory) as session:
+        event = session.get(Event, event_id)
+        if event is not None and event.camera_id != camera_id:
+            log.warning("Camera %s tried to upload media for event %s of camera %s", camera_id, event_id, event.camera_id)
+            raise ApiError(403, "wrong_camera", "media.wrong_camera")
 
 
 def _verify_and_write(store: MediaFileStore, data: bytes, declared_sha: str, content_type: Any) -> tuple[str, str, bool]:
@@ -279,12 +289,15 @@ async def live_mjpeg(camera_id: str, request: Request, user: UserDep) -> Streami
 
     async def parts() -> AsyncIterator[bytes]:
         frames = relay.frames(camera_id)
+        last: LiveFrame | None = None
         try:
-            async for frame in frames:
+            async for received in frames:
+                # Without a new frame for a while, the last one is sent again, so proxies do
+                # not close an idle stream. A non-image part would break the browser's <img>.
+                frame = received or last
                 if frame is None:
-                    # No frame for a while: an empty part keeps proxies from closing the idle stream.
-                    yield f"--{MJPEG_BOUNDARY}\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n\r\n".encode()
                     continue
+                last = frame
                 captured = f"X-Captured-At: {frame.captured_at:.6f}\r\n" if frame.captured_at else ""
                 head = (
                     f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}\r\n"

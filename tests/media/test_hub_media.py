@@ -16,7 +16,7 @@ from hub.media.expected import expect_media
 from hub.media.models import EventMedia
 from hub.media.store import MediaFileStore, MediaTypeError, relative_path, sniff_content_type
 from metro_common.messages import MediaKind, MediaMessage, MediaRef
-from tests.media.conftest import HubServer
+from tests.media.conftest import HubServer, register_camera
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,46 @@ def test_live_pages_render(hub_server: HubServer) -> None:
     assert wall.text.count('class="live-frame"') == 1
     missing = httpx.get(f"{hub_server.base_url}/live/cam-missing", cookies=hub_server.cookies())
     assert missing.status_code == 404
+
+
+def test_mjpeg_repeats_last_frame_when_idle(hub_server: HubServer) -> None:
+    from hub.media.live import LiveRelay
+    from tests.media.test_live import _read_mjpeg_parts
+
+    async def publish(message: object) -> None:
+        return None
+
+    hub_server.app.state.live_relay = LiveRelay(publish, frame_wait_s=0.3, stop_grace_s=0.1)
+    jpeg = b"\xff\xd8\xff\xe0" + b"f" * 200
+    pushed = httpx.post(
+        f"{hub_server.base_url}/api/v1/live/{hub_server.camera_id}/frames", content=jpeg,
+        headers={"Authorization": f"Bearer {hub_server.device_token}", "X-Captured-At": "1.5"},
+    )
+    assert pushed.status_code == 200
+    assert pushed.json() == {"watchers": 0}
+    parts = _read_mjpeg_parts(f"{hub_server.base_url}/api/v1/live/{hub_server.camera_id}/mjpeg", hub_server.cookies(), 3)
+    assert [body for _, _, body in parts] == [jpeg, jpeg, jpeg]
+    assert [captured for _, captured, _ in parts] == [1.5, 1.5, 1.5]
+
+
+def test_upload_for_other_cameras_event(hub_server: HubServer) -> None:
+    from hub.models import Event
+
+    event_id = str(uuid.uuid4())
+    other = "cam-other-" + uuid.uuid4().hex[:6]
+    register_camera(hub_server.app, other)
+    now = datetime.now(UTC)
+    with session_scope(hub_server.app.state.session_factory) as session:
+        session.add(Event(
+            id=event_id, camera_id=other, last_seq=1, state="new", label="person", score=0.9, start_ts=now, last_ts=now,
+            clock_synced=True, box={}, zones=[], received_at=now, updated_at=now,
+        ))
+    data = b"\xff\xd8\xff" + b"o" * 50
+    response = httpx.post(
+        f"{hub_server.base_url}/api/v1/media/{event_id}", content=data,
+        headers={"Authorization": f"Bearer {hub_server.device_token}", "X-Camera-Id": hub_server.camera_id,
+                 "X-Media-Kind": "snapshot", "X-Content-SHA256": hashlib.sha256(data).hexdigest()},
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "wrong_camera"
+    assert not list(hub_server.app.state.settings.media_dir.rglob("*.jpg")), "rejected bytes must not be stored"
