@@ -35,6 +35,7 @@ ROUTER_MODULES: list[str] = [
     "hub.media.routes",
     "hub.conference.routes",
     "hub.complaints.api",
+    "hub.complaints.pages",
     "hub.open311.routes",
 ]
 
