@@ -33,8 +33,9 @@ def clock() -> list[datetime]:
     return [datetime.now(UTC).replace(microsecond=0)]
 
 
-@pytest.fixture()
-def conf_app(tmp_path: Any, fake_bbb: FakeBbbServer, clock: list[datetime]) -> Iterator[FastAPI]:
+@pytest.fixture(params=["sqlite"])
+def conf_app(request: pytest.FixtureRequest, tmp_path: Any, fake_bbb: FakeBbbServer, clock: list[datetime]) -> Iterator[FastAPI]:
+    """The hub on SQLite; tests marked with ``indirect`` parametrization also run it on PostgreSQL."""
     from hub.app import create_app
     from hub.deps import utc_now
     from hub.migrate import upgrade
@@ -48,7 +49,10 @@ def conf_app(tmp_path: Any, fake_bbb: FakeBbbServer, clock: list[datetime]) -> I
         link_lifetime_s=3600,
         schedule_grace_s=600,
     )
-    settings = make_test_settings(tmp_path, conference=conference)
+    overrides: dict[str, Any] = {"conference": conference}
+    if request.param == "postgres":
+        overrides["database_url"] = request.getfixturevalue("throwaway_postgres")
+    settings = make_test_settings(tmp_path, **overrides)
     upgrade(settings.resolved_database_url)
     app = create_app(settings, start_background=False)
     app.dependency_overrides[utc_now] = lambda: clock[0]

@@ -115,6 +115,7 @@ def test_unknown_subject_rejected(conf_app: FastAPI) -> None:
 # Links -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("conf_app", ["sqlite", "postgres"], indirect=True)
 def test_join_reissue_revoke(conf_app: FastAPI, clock: list[datetime]) -> None:
     operator, csrf = _client(conf_app, "oki", "operator")
     conference = operator.post("/api/conferences", json={"subject_kind": "meeting", "title": "Apel siaga"}, headers=csrf).json()
@@ -251,6 +252,7 @@ def test_guest_link_for_complaint_has_no_personal_data(conf_app: FastAPI, clock:
             assert secret_text.lower() not in payload.lower(), f"{secret_text!r} leaked into a token"
 
 
+@pytest.mark.parametrize("conf_app", ["sqlite", "postgres"], indirect=True)
 def test_closing_complaint_expires_links(conf_app: FastAPI, clock: list[datetime]) -> None:
     from hub.complaints.models import Complaint
 
@@ -335,6 +337,7 @@ def test_event_timeline_in_indonesian(conf_app: FastAPI, clock: list[datetime]) 
 # BigBlueButton -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("conf_app", ["sqlite", "postgres"], indirect=True)
 def test_bbb_links_and_end(conf_app: FastAPI, fake_bbb: FakeBbbServer) -> None:
     operator, csrf = _client(conf_app, "oki", "operator")
     conference = operator.post(
@@ -465,3 +468,43 @@ def test_sweep_ends_expired_conference(conf_app: FastAPI, clock: list[datetime])
     assert sweep_once(conf_app).expired == [conference["id"]]
     assert _verify(operator, link["url"], conference["room"]).json()["error"]["details"]["reason"] == "revoked"
     assert operator.get("/api/conferences").json()["active"] == []
+
+
+def test_guest_page_shows_link_once(conf_app: FastAPI) -> None:
+    operator, csrf = _client(conf_app, "oki", "operator")
+    created = operator.post(
+        "/konferensi/baru", data={"csrf_token": csrf["X-CSRF-Token"], "subject_kind": "meeting", "title": "Rapat OPD"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303
+    detail_path = created.headers["location"]
+    conference_id = detail_path.rsplit("/", 1)[1]
+
+    guest = operator.post(f"/konferensi/{conference_id}/tamu", data={"csrf_token": csrf["X-CSRF-Token"]})
+    assert guest.status_code == 200
+    assert guest.headers["cache-control"] == "no-store"
+    assert "#jwt=" in guest.text
+    assert "Tautan ini hanya ditampilkan sekali" in guest.text
+
+    detail = operator.get(detail_path)
+    assert "#jwt=" not in detail.text
+    assert "oki menerbitkan tautan untuk Tamu" in detail.text
+    english = operator.get(detail_path + "?lang=en")
+    assert "oki issued a link for Tamu" in english.text
+
+    ended = operator.post(f"/konferensi/{conference_id}/akhiri", data={"csrf_token": csrf["X-CSRF-Token"]}, follow_redirects=False)
+    assert ended.status_code == 303
+    assert "diakhiri operator" in operator.get(detail_path + "?lang=id").text
+
+
+def test_start_form_macro_renders(conf_app: FastAPI) -> None:
+    from hub.web.render import environment
+
+    template = environment.from_string(
+        '{% from "conference/_macros.html" import start_form %}{{ start_form(t, "tok", "complaint", 42) }}'
+    )
+    html = template.render(t=lambda key: {"conference.start": "Mulai telekonferensi"}[key])
+    assert 'name="complaint_id" value="42"' in html
+    assert 'name="subject_kind" value="complaint"' in html
+    assert 'name="csrf_token" value="tok"' in html
+    assert "Mulai telekonferensi" in html
