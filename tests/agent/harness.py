@@ -195,3 +195,10 @@ def outbox_rows(data_dir: Path, camera_id: str) -> list[tuple[int, int | None, s
         return []
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         return [(int(r[0]), r[1], str(r[2])) for r in db.execute("SELECT id, seq, topic FROM message ORDER BY id")]
+
+
+def outbox_last_seq(data_dir: Path, camera_id: str) -> int:
+    path = data_dir / "outbox" / f"{camera_id}.sqlite"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+    return -1 if row is None else int(row[0])
