@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -16,20 +16,30 @@ from hub.models import import_all_models
 TEST_PASSWORD = "correct horse battery"
 
 
-@pytest.fixture()
-def throwaway_postgres(postgres_url: str) -> Iterator[str]:
-    """Create an empty PostgreSQL database for one test and drop it afterwards."""
+def create_throwaway_database(postgres_url: str) -> tuple[str, Callable[[], None]]:
+    """Create an empty PostgreSQL database; return its URL and the function that drops it."""
     admin_url = make_url(postgres_url).set(database="postgres")
     name = f"metro_hub_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
+
+    def drop() -> None:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+    return make_url(postgres_url).set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture()
+def throwaway_postgres(postgres_url: str) -> Iterator[str]:
+    """Create an empty PostgreSQL database for one test and drop it afterwards."""
+    url, drop = create_throwaway_database(postgres_url)
+    try:
+        yield url
+    finally:
+        drop()
 
 
 @pytest.fixture()
