@@ -83,7 +83,7 @@ class MotionDetector:
             )
             cv2.fillPoly(self._active, [points], 0)
         self._active_pixels = max(1, int(cv2.countNonZero(self._active)))
-        self._small: Image = np.empty((*shape, 3), dtype=np.uint8)
+        self._full_grey: Image = np.empty((frame_height, frame_width), dtype=np.uint8)
         self._grey: Image = np.empty(shape, dtype=np.uint8)
         self._background: npt.NDArray[np.float32] | None = None
         self._background_u8: Image = np.empty(shape, dtype=np.uint8)
@@ -101,8 +101,11 @@ class MotionDetector:
                 f"frame is {frame_bgr.shape[1]}x{frame_bgr.shape[0]}, "
                 f"but this detector was built for {self.frame_width}x{self.frame_height}"
             )
-        cv2.resize(frame_bgr, (self.small_width, self.small_height), dst=self._small, interpolation=cv2.INTER_AREA)
-        cv2.cvtColor(self._small, cv2.COLOR_BGR2GRAY, dst=self._grey)
+        # Grey first, then area averaging: averaging one channel instead of three makes
+        # INTER_AREA about 3x cheaper, and it suppresses the speckle that INTER_LINEAR
+        # sampling lets through.
+        cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY, dst=self._full_grey)
+        cv2.resize(self._full_grey, (self.small_width, self.small_height), dst=self._grey, interpolation=cv2.INTER_AREA)
         cv2.GaussianBlur(self._grey, (3, 3), 0, dst=self._grey)
 
         if self._background is None:
@@ -110,16 +113,14 @@ class MotionDetector:
             return MotionResult((), 0.0, recalibrated=True)
 
         np.copyto(self._background_u8, self._background, casting="unsafe")
-        if self.compensate_exposure:
-            self._match_exposure()
-        cv2.absdiff(self._grey, self._background_u8, dst=self._diff)
-        cv2.threshold(self._diff, self.threshold, 255, cv2.THRESH_BINARY, dst=self._diff)
-        cv2.bitwise_and(self._diff, self._active, dst=self._diff)
-        changed_fraction = cv2.countNonZero(self._diff) / self._active_pixels
-
+        changed_fraction = self._changed_fraction()
         if changed_fraction >= self.recalibrate_fraction:
             self._background[...] = self._grey
             return MotionResult((), changed_fraction, recalibrated=True)
+        # The lighting test above uses the raw frame, so exposure compensation can never
+        # hide a sudden whole-frame change; motion is then found on the compensated frame.
+        if self.compensate_exposure and self._match_exposure():
+            changed_fraction = self._changed_fraction()
 
         cv2.dilate(self._diff, self._kernel, dst=self._diff, iterations=2)
         contours, _ = cv2.findContours(self._diff, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -133,17 +134,27 @@ class MotionDetector:
         cv2.accumulateWeighted(self._grey, self._background, self.alpha)
         return MotionResult(tuple(boxes), changed_fraction, recalibrated=False)
 
-    def _match_exposure(self) -> None:
+    def _changed_fraction(self) -> float:
+        """Threshold |grey - background| into ``_diff`` and return the changed share of unmasked pixels."""
+        cv2.absdiff(self._grey, self._background_u8, dst=self._diff)
+        cv2.threshold(self._diff, self.threshold, 255, cv2.THRESH_BINARY, dst=self._diff)
+        cv2.bitwise_and(self._diff, self._active, dst=self._diff)
+        return float(cv2.countNonZero(self._diff)) / self._active_pixels
+
+    def _match_exposure(self) -> bool:
         """Scale the grey frame so its mean brightness equals the background's.
 
         Auto-exposure and gain changes scale the whole image; removing that global factor
         keeps slow exposure drift from looking like motion. Ratios outside 0.5-2 are left
-        alone, because the recalibration path handles such jumps.
+        alone, because the recalibration path handles such jumps. Returns True when the
+        frame was rescaled.
         """
         grey_mean = cv2.mean(self._grey, mask=self._active)[0]
         background_mean = cv2.mean(self._background_u8, mask=self._active)[0]
         if grey_mean < 1.0:
-            return
+            return False
         gain = background_mean / grey_mean
-        if 0.5 <= gain <= 2.0 and abs(gain - 1.0) > 0.02:
-            cv2.convertScaleAbs(self._grey, dst=self._grey, alpha=gain)
+        if not (0.5 <= gain <= 2.0 and abs(gain - 1.0) > 0.02):
+            return False
+        cv2.convertScaleAbs(self._grey, dst=self._grey, alpha=gain)
+        return True

@@ -104,14 +104,16 @@ class IouTracker:
         leftovers = self._match(confident, predicted, unmatched_tracks, matched, mono_s)
         self._match(weak, predicted, unmatched_tracks, matched, mono_s)
 
-        matched_boxes = [track.box for track, _ in matched]
+        # A leftover that largely overlaps a track of its own group is a duplicate box of
+        # that object, not a new one. Other groups may overlap freely (a rider on a bicycle).
+        taken = [(track.group, track.box) for track, _ in matched]
         for item in leftovers:
             box = item.detection.xyxy
-            if any(box_iou(box, other) >= params.duplicate_iou for other in matched_boxes):
+            if any(group == item.group and box_iou(box, other) >= params.duplicate_iou for group, other in taken):
                 continue
             track = self._start(item, mono_s)
             matched.append((track, item.detection))
-            matched_boxes.append(box)
+            taken.append((item.group, box))
 
         removed: list[Track] = []
         for tid in sorted(unmatched_tracks):
