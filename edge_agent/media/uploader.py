@@ -103,7 +103,12 @@ class MediaUploader:
     def run_once(self) -> float | None:
         """Try every due upload once; return seconds until the next retry is due, or None if nothing waits."""
         next_due: float | None = None
-        for item in self.store.pending():
+        pending = self.store.pending()
+        # Forget retry state of media that retention deleted or another path finished.
+        live_keys = {(item.stem, event_id) for item in pending for event_id in item.events_to_upload}
+        for key in [k for k in self._retry_state if k not in live_keys]:
+            del self._retry_state[key]
+        for item in pending:
             for event_id in item.events_to_upload:
                 if self._stop.is_set():
                     return None
