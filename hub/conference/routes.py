@@ -359,19 +359,38 @@ def _parse_local_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=service.WIB)
 
 
-@router.get("/konferensi/{conference_id}", response_class=HTMLResponse)
-def detail_page(
-    conference_id: str, request: Request, session: SessionDep, user: CurrentUser, now: NowDep
+def _detail_response(
+    request: Request, session: Any, conference_id: str, now: datetime, issued: dict[str, Any] | None
 ) -> HTMLResponse:
     conference = service.get_conference(session, conference_id)
     language = request_language(request)
     rows = session.query(ConferenceAudit).filter_by(conference_id=conference.id).order_by(ConferenceAudit.ts, ConferenceAudit.id)
     entries = [(row.ts, audit_text(row, language)) for row in rows]
-    return render_page(
+    participants = []
+    for participant in session.query(ConferenceParticipant).filter_by(conference_id=conference.id).order_by(ConferenceParticipant.id):
+        live = (
+            session.query(ConferenceLink)
+            .filter_by(participant_id=participant.id, revoked_at=None)
+            .order_by(ConferenceLink.issued_at.desc())
+            .first()
+        )
+        label = service.display_label(participant, service.participant_role(session, participant))
+        participants.append({"row": participant, "label": label, "live": live if live and live.expires_at > now else None})
+    response = render_page(
         request,
         "conference/detail.html",
-        {"conference": conference, "entries": entries, "active": service.is_active(conference, now), "issued": None},
+        {"conference": conference, "entries": entries, "participants": participants, "issued": issued},
     )
+    if issued is not None:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/konferensi/{conference_id}", response_class=HTMLResponse)
+def detail_page(
+    conference_id: str, request: Request, session: SessionDep, user: CurrentUser, now: NowDep
+) -> HTMLResponse:
+    return _detail_response(request, session, conference_id, now, None)
 
 
 @router.post("/konferensi/{conference_id}/gabung")
@@ -395,17 +414,29 @@ def guest_page(
 ) -> HTMLResponse:
     """Create a guest link and show it once, for the operator to send to the guest."""
     issued = add_guest_api(conference_id, session, user, settings, bbb, now)
-    conference = service.get_conference(session, conference_id)
-    language = request_language(request)
-    rows = session.query(ConferenceAudit).filter_by(conference_id=conference.id).order_by(ConferenceAudit.ts, ConferenceAudit.id)
-    entries = [(row.ts, audit_text(row, language)) for row in rows]
-    response = render_page(
-        request,
-        "conference/detail.html",
-        {"conference": conference, "entries": entries, "active": service.is_active(conference, now), "issued": issued},
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _detail_response(request, session, conference_id, now, issued)
+
+
+@router.post("/konferensi/{conference_id}/peserta/{participant_id}/tautan", response_class=HTMLResponse)
+def reissue_page(
+    conference_id: str,
+    participant_id: int,
+    request: Request,
+    session: SessionDep,
+    user: OperatorUser,
+    settings: ConferenceSettingsDep,
+    bbb: BbbDep,
+    now: NowDep,
+) -> HTMLResponse:
+    """Re-issue a participant's link and show the new one once."""
+    issued = reissue_api(conference_id, participant_id, session, user, settings, bbb, now)
+    return _detail_response(request, session, conference_id, now, issued)
+
+
+@router.post("/konferensi/{conference_id}/tautan/{link_id}/cabut")
+def revoke_page(conference_id: str, link_id: str, session: SessionDep, user: OperatorUser, now: NowDep) -> RedirectResponse:
+    revoke_api(conference_id, link_id, session, user, now)
+    return RedirectResponse(f"/konferensi/{conference_id}", status_code=303)
 
 
 @router.post("/konferensi/{conference_id}/akhiri")

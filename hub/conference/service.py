@@ -341,7 +341,7 @@ def issue_link(
         old.revoke_reason = "reissued"
     participant.generation += 1
     link_id = tokens.new_link_id()
-    role = _participant_role(session, participant)
+    role = participant_role(session, participant)
     label = display_label(participant, role)
     user_ref = f"hub-{participant.user_id}" if participant.kind == "staff" else f"guest-{participant.id}"
 
@@ -413,7 +413,7 @@ def _bbb_join(
     )
 
 
-def _participant_role(session: Session, participant: ConferenceParticipant) -> str | None:
+def participant_role(session: Session, participant: ConferenceParticipant) -> str | None:
     if participant.user_id is None:
         return None
     user = session.get(User, participant.user_id)
@@ -454,7 +454,7 @@ def revoke_link(session: Session, conference: Conference, link_id: str, actor: A
         link.revoked_at = now
         link.revoke_reason = "revoked"
         participant = session.get(ConferenceParticipant, link.participant_id)
-        who = display_label(participant, _participant_role(session, participant)) if participant else "?"
+        who = display_label(participant, participant_role(session, participant)) if participant else "?"
         audit(session, conference.id, actor, "link_revoked", now, link_id=link_id, participant_id=link.participant_id, who=who)
     return link
 

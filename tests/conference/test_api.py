@@ -492,6 +492,22 @@ def test_guest_page_shows_link_once(conf_app: FastAPI) -> None:
     english = operator.get(detail_path + "?lang=en")
     assert "oki issued a link for Tamu" in english.text
 
+    assert "Tamu 2" in detail.text
+    link_id = operator.get(f"/api/conferences/{conference_id}").json()["links"][-1]["link_id"]
+    assert f"/tautan/{link_id}/cabut" in detail.text
+    reissued = operator.post(f"/konferensi/{conference_id}/peserta/2/tautan", data={"csrf_token": csrf["X-CSRF-Token"]})
+    assert reissued.status_code == 200
+    assert "#jwt=" in reissued.text
+    new_link_id = operator.get(f"/api/conferences/{conference_id}").json()["links"][-1]["link_id"]
+    assert new_link_id != link_id
+    revoked = operator.post(
+        f"/konferensi/{conference_id}/tautan/{new_link_id}/cabut", data={"csrf_token": csrf["X-CSRF-Token"]},
+        follow_redirects=False,
+    )
+    assert revoked.status_code == 303
+    links = operator.get(f"/api/conferences/{conference_id}").json()["links"]
+    assert [link["revoke_reason"] for link in links] == ["reissued", "revoked"]
+
     ended = operator.post(f"/konferensi/{conference_id}/akhiri", data={"csrf_token": csrf["X-CSRF-Token"]}, follow_redirects=False)
     assert ended.status_code == 303
     assert "diakhiri operator" in operator.get(detail_path + "?lang=id").text
