@@ -77,16 +77,24 @@ class RateCap:
         self._tokens = self.capacity_bits
         self._last_refill: float | None = None
         self._last_sent: float | None = None
+        self._refilled_at: float | None = None
 
     def due(self, now_mono: float) -> bool:
-        """Tell whether the fps cap allows a frame at ``now_mono``."""
-        return self._last_sent is None or now_mono - self._last_sent >= self.min_gap_s
+        """Tell whether both caps allow a frame at ``now_mono``."""
+        return self.wait_s(now_mono) == 0.0
 
     def wait_s(self, now_mono: float) -> float:
-        """Return how long until the fps cap allows the next frame."""
-        if self._last_sent is None:
-            return 0.0
-        return max(0.0, self._last_sent + self.min_gap_s - now_mono)
+        """Return how long until the next frame may be encoded.
+
+        After a frame was skipped for the bit rate, this includes the time the bucket
+        needs to refill, so the sender does not encode frames only to skip them.
+        """
+        wait = 0.0
+        if self._last_sent is not None:
+            wait = self._last_sent + self.min_gap_s - now_mono
+        if self._refilled_at is not None:
+            wait = max(wait, self._refilled_at - now_mono)
+        return max(0.0, wait)
 
     def try_send(self, now_mono: float, size_bytes: int) -> bool:
         """Spend tokens for a frame of ``size_bytes``; False means skip it to stay under the bit rate."""
@@ -95,9 +103,12 @@ class RateCap:
         self._last_refill = now_mono
         bits = size_bytes * 8.0
         if bits > self._tokens:
+            # Wait until a frame of this size would fit, assuming the next one is similar.
+            self._refilled_at = now_mono + (min(bits, self.capacity_bits) - self._tokens) / self.bits_per_s
             return False
         self._tokens -= bits
         self._last_sent = now_mono
+        self._refilled_at = None
         return True
 
 

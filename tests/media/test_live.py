@@ -65,7 +65,11 @@ def test_rate_cap_limits_fps_and_bits() -> None:
     assert cap.due(0.2)
     # Only 4,000 bytes of budget plus 0.2 s x 10,000 bytes/s refill are left.
     assert not cap.try_send(0.2, 7000)
+    # The skip tells the sender to wait until 7,000 bytes fit: 1,000 bytes more, 0.1 s.
+    assert cap.wait_s(0.2) == pytest.approx(0.1)
+    assert not cap.due(0.25)
     assert cap.try_send(0.2, 5000)
+    assert cap.wait_s(0.2) == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize("kwargs", [{"max_fps": 0, "max_kbit_s": 10}, {"max_fps": 1, "max_kbit_s": 0}])
@@ -203,6 +207,8 @@ def test_live_stream_latency_and_stop(live_rig: LiveRig) -> None:
     print(f"\nlive: {len(parts)} frames in {elapsed:.2f} s, median latency {median_ms:.0f} ms, "
           f"mean frame {sent_bytes / sent_frames / 1024:.1f} KiB, {sent_bytes * 8 / 1000 / elapsed:.0f} kbit/s")
     assert median_ms < 1000
+    # The token bucket allows a 1 s burst on top of the 1500 kbit/s default cap.
+    assert sent_bytes * 8 / 1000 <= 1500 * (elapsed + 1.0)
     # 5 fps cap: 25 frames take about 5 s (first frame may be immediate).
     assert elapsed > 4.0
 
