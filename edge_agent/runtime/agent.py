@@ -76,7 +76,7 @@ class Agent:
         self.config_path = config_path
         self._analyzer_factory = analyzer_factory or default_analyzer_factory(config)
         self._media_factory = media_factory if media_factory is not None else default_media_factory(config)
-        self._notifier = notifier or Notifier()
+        self._notifier = notifier or Notifier.from_environment()
         self._clock = ClockSync()
         self._stop = threading.Event()
         self.workers: dict[str, CameraWorker] = {}
@@ -127,7 +127,7 @@ class Agent:
         parts = []
         for camera_id, worker in self.workers.items():
             state = "online" if worker.online else "offline"
-            parts.append(f"{camera_id} {state} {worker.link.state.value} outbox {worker.outbox.depth()}")
+            parts.append(f"{camera_id}: camera {state}, mqtt {worker.link.state.value}, outbox {worker.outbox.depth()}")
         parts.extend(f"{camera_id} not started" for camera_id in self._pending)
         return "; ".join(parts)[:200]
 

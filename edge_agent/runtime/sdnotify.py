@@ -23,6 +23,18 @@ class Notifier:
         if watchdog_pid and watchdog_pid.isdigit() and int(watchdog_pid) != os.getpid():
             self.watchdog_s = None
 
+    @classmethod
+    def from_environment(cls) -> Notifier:
+        """Read and remove the systemd variables, so child processes do not write to the socket.
+
+        systemd tools such as ``timedatectl`` send ``ERRNO=`` to $NOTIFY_SOCKET when they
+        fail, which systemd would take as a message from this service.
+        """
+        notifier = cls()
+        for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+            os.environ.pop(name, None)
+        return notifier
+
     @property
     def enabled(self) -> bool:
         return bool(self._address)
