@@ -11,10 +11,10 @@ consumers see the same broker, messages and machine. Consumers:
 
 One message in every 100 is published twice, as a QoS 1 redelivery would arrive.
 After each ingest round the stored event ids are compared with the published ones:
-lost and duplicated must both be 0. The headline is the ratio of median rates
-(target 0.7).
+lost and duplicated must both be 0. With the defaults, 3 rounds of 17,000 events
+store 51,000 events in one run. The headline is the ratio of median rates (target 0.7).
 
-Run: ``.venv/bin/python -m benchmarks.hub_ingest [--events 50000] [--rounds 3] [--broker HOST:PORT]``
+Run: ``.venv/bin/python -m benchmarks.hub_ingest [--events 17000] [--rounds 3] [--broker HOST:PORT]``
 Without ``--broker`` a private Mosquitto on a free port is used (see harness).
 """
 
@@ -132,7 +132,7 @@ def _engine(database_url: str, cameras: list[str]):  # type: ignore[no-untyped-d
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=50_000, help="events per round (one message each, plus 1%% repeats)")
+    parser.add_argument("--events", type=int, default=17_000, help="events per round (one message each, plus 1%% repeats); 3 rounds store 51,000")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per consumer")
     parser.add_argument("--broker", default=None, help="HOST:PORT of an existing broker; default: a private Mosquitto")
     args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ then drain it (see hub_ingest). Every round checks that each event is stored exa
 once and ended. The headline is the 2-worker rate over the 1-worker rate; the issue
 sets no target, so 1.0 (no slower) is printed as the target.
 
-Run: ``.venv/bin/python -m benchmarks.hub_scaleout [--messages 12000] [--rounds 3] [--broker HOST:PORT]``
+Run: ``.venv/bin/python -m benchmarks.hub_scaleout [--messages 6000] [--rounds 3] [--broker HOST:PORT]``
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def measure(broker: Broker, database_url: str, workers_count: int, per_camera: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=12_000, help="messages per round (3 per event)")
+    parser.add_argument("--messages", type=int, default=6_000, help="messages per round (3 per event)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per variant")
     parser.add_argument("--broker", default=None, help="HOST:PORT of an existing broker; default: a private Mosquitto")
     args = parser.parse_args(argv)
