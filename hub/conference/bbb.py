@@ -66,7 +66,7 @@ class BbbClient:
             raise BbbError("create", "noCreateTime", f"createTime missing or invalid: {fields.get('createTime')!r}") from exc
 
     def end(self, meeting_id: str) -> None:
-        """End the meeting for everyone; a meeting BBB no longer knows counts as ended."""
+        """End the meeting for everyone. A meeting that BBB reports as not found counts as ended."""
         try:
             self._get("end", tokens.bbb_end_params(meeting_id))
         except BbbError as exc:

@@ -1,8 +1,8 @@
 """Expire conference links when their incident ends or their complaint closes.
 
 A ``before_flush`` hook watches every session, so the events and complaints code
-does not have to call this feature: setting ``Event.end_ts`` / ``Event.state`` to
-ended or a complaint's ``status`` to a closing status ends the conferences about it
+does not have to call this feature. Setting ``Event.end_ts`` or ``Event.state`` to
+ended, or a complaint's ``status`` to a closing status, ends the conferences about it
 in the same transaction. BBB meetings are closed afterwards by ``service.sweep``.
 """
 

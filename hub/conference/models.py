@@ -35,7 +35,7 @@ class Conference(Base):
     backend: Mapped[str] = mapped_column(String(8))
     subject_kind: Mapped[str] = mapped_column(String(10))
     event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), nullable=True)
-    # NOTE: no foreign key, so this table does not depend on the complaints schema; the
+    # NOTE: no foreign key, so this table does not depend on the complaints schema. The
     # service checks that the complaint exists when the conference is created.
     complaint_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     title: Mapped[str] = mapped_column(String(200))

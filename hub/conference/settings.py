@@ -44,7 +44,7 @@ class ConferenceSettings(BaseSettings):
     bbb_base_url: str = Field("https://bbb.example.invalid/bigbluebutton/api/", description="BigBlueButton API base URL ending in /api/")
     bbb_secret: SecretStr = Field(SecretStr(PLACEHOLDER_SECRET), description="BigBlueButton shared secret (bbb-conf --secret)")
     bbb_secret_file: Path | None = Field(None, description="File holding bbb_secret; overrides the variable")
-    bbb_checksum_algorithm: Literal["sha256", "sha384", "sha512"] = Field("sha256", description="Checksum hash for BBB API calls (BBB 2.5 or newer)")
+    bbb_checksum_algorithm: Literal["sha256", "sha512"] = Field("sha256", description="Checksum hash for BBB API calls: sha256 or sha512")
     bbb_timeout_s: float = Field(10.0, gt=0, le=120, description="Timeout of one BBB API call, seconds")
     _production: bool = PrivateAttr(False)
 

@@ -1,4 +1,4 @@
-"""What counts as a closed incident or complaint, read from the other features' tables.
+"""Rules for when an incident or complaint counts as closed, read from the other features' tables.
 
 The complaints package is optional here: when it is not installed, complaint
 conferences cannot be created.
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from hub.models import Event
 
-# Event.state values written by ingestion; an operator closing an event also sets end_ts.
+# Event.state values that mean the event is over. Ingestion writes "ended" together with end_ts.
 EVENT_CLOSED_STATES = frozenset({"ended", "closed"})
 # Closing statuses of a complaint (Selesai, Diarsipkan, Bukan Kewenangan, Duplikat), compared
 # after lower-casing and turning spaces and hyphens into underscores.

@@ -8,8 +8,8 @@ never issues the wildcard room ``*``).
 
 BigBlueButton side: every API call carries ``checksum`` = hash(call name + query
 string + shared secret), where the query string is the exact text sent, without the
-checksum parameter. BBB 2.5 and newer accept SHA-256, SHA-384 and SHA-512 as well as
-SHA-1; the server tells them apart by the hex length.
+checksum parameter. The API reference shows SHA-1. BBB's own 2.7 test suite also signs
+with SHA-256 and SHA-512, and the hub uses SHA-256 unless configured otherwise.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ LINK_ID_BYTES = 16
 JWT_ALGORITHM = "HS256"
 BbbRole = Literal["MODERATOR", "VIEWER"]
 ChecksumAlgorithm = Literal["sha1", "sha256", "sha384", "sha512"]
-# Hex length of a checksum -> algorithm, the way BBB detects which hash the caller used.
+# Hex length of a checksum -> algorithm; each hash has a distinct length, so the length identifies it.
 _CHECKSUM_BY_LENGTH: dict[int, ChecksumAlgorithm] = {40: "sha1", 64: "sha256", 96: "sha384", 128: "sha512"}
 
 
@@ -72,7 +72,7 @@ def new_link_id() -> str:
 
 @dataclass(frozen=True)
 class JitsiTokenRequest:
-    """What one participant's join token grants. ``display_name`` must hold no personal data."""
+    """Claims of one participant's join token. ``display_name`` must contain no personal data."""
 
     app_id: str
     audience: str

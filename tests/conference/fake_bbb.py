@@ -1,8 +1,8 @@
-"""A tiny BigBlueButton API stand-in on 127.0.0.1 that checks checksums the way BBB does.
+"""A tiny BigBlueButton API stand-in on 127.0.0.1 that checks checksums like BBB.
 
-BBB takes the raw query string, removes the ``checksum`` parameter, hashes
-call name + rest + shared secret with the algorithm implied by the checksum's hex
-length, and returns ``checksumError`` on a mismatch. The check here is written
+As the BBB API reference describes, the server takes the raw query string, removes
+the ``checksum`` parameter, hashes call name + rest + shared secret, and returns
+``checksumError`` on a mismatch. The hash is picked by the checksum's hex length. The check here is written
 independently of ``hub.conference.tokens`` so that it can catch a mistake there.
 """
 
