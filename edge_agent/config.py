@@ -130,7 +130,7 @@ class CameraConfig(_Strict):
     lon: float = Field(ge=-180, le=180, description="Longitude, WGS84 degrees")
     address: str = Field("", max_length=200, description="Street address of the camera")
     enabled: bool = Field(True, description="Run this camera; false keeps the entry but starts nothing")
-    source: SourceConfig
+    source: SourceConfig = Field(description="Where frames come from: kind plus url, path or device")
     stall_timeout_s: float = Field(
         20.0, ge=2, le=600, description="No new real frame for this long marks the camera offline and restarts capture, seconds"
     )
@@ -139,10 +139,12 @@ class CameraConfig(_Strict):
     frame_queue_size: int = Field(
         2, ge=1, le=16, description="Frames waiting between capture and analysis; newer frames are dropped and counted when full"
     )
-    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    analysis: AnalysisConfig = Field(
+        default_factory=AnalysisConfig, description="Motion gating, detection, tracking, events, zones and counting lines"
+    )
     privacy_masks: tuple[PrivacyMask, ...] = Field((), description="Polygons hidden before anything is stored or shown")
-    media: MediaConfig = Field(default_factory=MediaConfig)
-    live: LiveConfig = Field(default_factory=LiveConfig)
+    media: MediaConfig = Field(default_factory=MediaConfig, description="Snapshots, clips, local storage and uploads")
+    live: LiveConfig = Field(default_factory=LiveConfig, description="On-demand live view pushed to the hub")
 
     @field_validator("camera_id")
     @classmethod
@@ -231,8 +233,8 @@ class AgentConfig(BaseSettings):
     )
 
     device_id: str = Field(description="Id of this Raspberry Pi, for logs and the device token (for example pi-07)")
-    mqtt: MqttConfig = Field(default_factory=MqttConfig)
-    hub: HubConfig = Field(default_factory=HubConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Broker connection (one session per camera)")
+    hub: HubConfig = Field(default_factory=HubConfig, description="Hub HTTP endpoint for media uploads and live view")
     data_dir: Path = Field(Path("/var/lib/metro-edge"), description="Folder for the outbox database and media")
     stats_interval_s: float = Field(30.0, ge=1, le=3600, description="Heartbeat (stats message) period, seconds")
     counts_interval_s: float = Field(60.0, ge=5, le=3600, description="Line-crossing counts period, seconds")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import subprocess
 import threading
@@ -39,6 +41,35 @@ def query_timedatectl(timeout_s: float = 2.0) -> bool | None:
     return parse_timedatectl(result.stdout)
 
 
+# Return value of adjtimex(2) when the kernel's STA_UNSYNC flag is set: nothing has
+# disciplined the clock (no NTP daemon, or it has not synchronised yet).
+TIME_ERROR = 5
+# struct timex is 208 bytes on 64-bit Linux; a larger zeroed buffer with modes = 0 only reads.
+_TIMEX_BYTES = 512
+
+
+def synced_from_adjtimex_state(state: int) -> bool | None:
+    """Interpret adjtimex's return value: TIME_OK..TIME_WAIT mean synchronised; None on failure."""
+    if state < 0:
+        return None
+    return state != TIME_ERROR
+
+
+def query_adjtimex() -> bool | None:
+    """Ask the kernel directly; works without systemd (chrony, ntpd, containers)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        buffer = ctypes.create_string_buffer(_TIMEX_BYTES)
+        state = int(libc.adjtimex(buffer))
+    except (OSError, AttributeError) as exc:
+        logger.debug("adjtimex unavailable: %s", exc)
+        return None
+    return synced_from_adjtimex_state(state)
+
+
 class ClockSync:
     """Cached answer to "is the wall clock trustworthy?", refreshed every ``refresh_s``."""
 
@@ -55,6 +86,8 @@ class ClockSync:
                 return self._value
             self._checked = now
         value = query_timedatectl()
+        if value is None:
+            value = query_adjtimex()
         if value is None:
             value = TIMESYNCD_MARKER.exists()
         with self._lock:

@@ -16,6 +16,7 @@ from edge_agent.capture.process import (
     CapturedFrame,
     CaptureEnded,
     CaptureExited,
+    CaptureFailed,
     CaptureProcess,
     _FrameBuffer,
 )
@@ -195,3 +196,19 @@ def test_crashing_decoder_only_kills_its_process() -> None:
     capture.stop()
     assert info.value.exitcode == -6
     assert received >= 1
+
+
+def test_stream_failure_never_shows_password(capfd: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import free_port
+
+    url = f"http://viewer:hunter2@127.0.0.1:{free_port()}/stream"
+    capture = CaptureProcess("cap-secret", SourceConfig(kind="http", url=url, open_timeout_s=2), 2)
+    capture.start()
+    try:
+        failure = receive_until(capture, CaptureFailed, 20.0)
+    finally:
+        capture.stop()
+    assert "viewer:***@127.0.0.1" in failure.error
+    assert "hunter2" not in failure.error
+    out, err = capfd.readouterr()
+    assert "hunter2" not in out + err

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from edge_agent.mqtt_client import RC_SESSION_TAKEN_OVER, TakeoverGuard
 from edge_agent.runtime.backoff import Backoff
-from edge_agent.runtime.clock import parse_timedatectl
+from edge_agent.runtime.clock import parse_timedatectl, synced_from_adjtimex_state
 from edge_agent.runtime.emit import CountAggregator, EventClock, build_event_message, clamp_box
 from edge_agent.runtime.host import cpu_temperature_c, parse_millidegrees
 from edge_agent.runtime.sdnotify import Notifier
@@ -96,6 +96,11 @@ def test_takeover_guard_ignores_long_sessions() -> None:
 )
 def test_parse_timedatectl(output: str, expected: bool | None) -> None:
     assert parse_timedatectl(output) is expected
+
+
+@pytest.mark.parametrize(("state", "expected"), [(0, True), (1, True), (4, True), (5, False), (-1, None)])
+def test_adjtimex_state(state: int, expected: bool | None) -> None:
+    assert synced_from_adjtimex_state(state) is expected
 
 
 def test_cpu_temperature_reads_millidegrees(tmp_path: Path) -> None:
