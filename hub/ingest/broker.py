@@ -1,7 +1,7 @@
 """The embedded amqtt broker for single-machine installs (no METRO_HUB_MQTT_URL).
 
-amqtt speaks MQTT 3.1.1 only, and it handled about 600 QoS 1 messages per second on
-a 2-core test machine; production installs use Mosquitto through METRO_HUB_MQTT_URL.
+amqtt speaks MQTT 3.1.1 only and is much slower than Mosquitto. Production installs
+therefore use Mosquitto through METRO_HUB_MQTT_URL.
 """
 
 from __future__ import annotations

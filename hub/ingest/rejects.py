@@ -16,10 +16,11 @@ WRONG_DIRECTION = "wrong_direction"  # a command topic reaching the hub's subscr
 
 
 class RejectCounter:
-    """Thread-safe counts per reason; logs the first reject of a burst and a summary later.
+    """Thread-safe reject counts per reason, with one log line per burst.
 
-    Within ``log_interval_s`` after a logged reject of a reason, further rejects of that
-    reason are only counted; the next one after the interval logs how many were skipped.
+    After a reject of some reason is logged, further rejects of that reason are only
+    counted for ``log_interval_s``. The first one after that interval is logged with the
+    number of rejects that were not logged.
     """
 
     def __init__(self, log_interval_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:

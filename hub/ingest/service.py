@@ -14,9 +14,12 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub import metrics
+from hub.auth.sessions import purge_expired
 from hub.cameras.status import effective_state
+from hub.db import session_scope
 from hub.ingest.broker import EmbeddedBroker
 from hub.ingest.client import ClientOptions, HubMqttClient
 from hub.ingest.endpoint import BrokerEndpoint, parse_broker_url
@@ -67,16 +70,34 @@ def live_listener(live: LiveBroadcaster) -> Callable[[StoreResult], None]:
 
 
 async def _watch_heartbeats(app: FastAPI, settings: HubSettings) -> None:
-    """Announce cameras whose effective state changed because their heartbeats stopped."""
+    """Announce cameras whose effective state changed because their heartbeats stopped.
+
+    The same loop deletes expired login sessions about once an hour.
+    """
     last: dict[str, str] = {}
+    rounds = 0
     while True:
         now = datetime.now(UTC)
-        states = await asyncio.to_thread(_effective_states, app, settings, now)
+        try:
+            states = await asyncio.to_thread(_effective_states, app, settings, now)
+            if rounds % int(3600 / WATCHDOG_INTERVAL_S) == 0:
+                await asyncio.to_thread(_purge_sessions, app, now)
+        except SQLAlchemyError as exc:
+            log.warning("Heartbeat check failed, retrying in %.0f s: %s", WATCHDOG_INTERVAL_S, exc)
+            states = last
         for camera_id, state in states.items():
             if camera_id in last and last[camera_id] != state:
                 app.state.live.publish("status", {"camera_id": camera_id, "state": state})
         last = states
+        rounds += 1
         await asyncio.sleep(WATCHDOG_INTERVAL_S)
+
+
+def _purge_sessions(app: FastAPI, now: datetime) -> None:
+    with session_scope(app.state.session_factory) as session:
+        removed = purge_expired(session, now)
+    if removed:
+        log.info("Deleted %d expired login sessions", removed)
 
 
 def _effective_states(app: FastAPI, settings: HubSettings, now: datetime) -> dict[str, str]:

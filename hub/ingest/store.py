@@ -35,7 +35,7 @@ class UnknownCamera(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class StoreResult:
-    """What storing one message changed, for the live feed and metrics."""
+    """Changes made by storing one message, for the live feed and metrics."""
 
     kind: str
     camera_id: str

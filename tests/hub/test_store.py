@@ -92,7 +92,9 @@ def test_event_id_of_other_camera_ignored(factory) -> None:  # type: ignore[no-u
         result = store.store_event(session, event(intruder, event_id, 2, EventKind.END), NOW)
         assert result.changed is False
         row = session.get(Event, str(event_id))
-        assert row is not None and row.camera_id == owner and row.state == "active"
+        assert row is not None
+        assert row.camera_id == owner
+        assert row.state == "active"
 
 
 def test_status_older_ignored(factory) -> None:  # type: ignore[no-untyped-def]
@@ -137,7 +139,9 @@ def test_command_result_once(factory) -> None:  # type: ignore[no-untyped-def]
         assert not store.store_command_result(session, second, NOW).changed
     with session_scope(factory) as session:
         row = session.get(Command, str(command_id))
-        assert row is not None and row.result_ok is True and row.result_detail == "done"
+        assert row is not None
+        assert row.result_ok is True
+        assert row.result_detail == "done"
 
 
 def test_media_recorded_on_event_and_expected(factory) -> None:  # type: ignore[no-untyped-def]
