@@ -40,12 +40,12 @@ i18n.register(
         "conference.system": ("Sistem", "System"),
         "error.conference.not_found": ("Telekonferensi {id} tidak ditemukan.", "Teleconference {id} was not found."),
         "error.conference.ended": (
-            "Telekonferensi ini sudah berakhir; mulai telekonferensi baru bila perlu.",
-            "This teleconference has ended; start a new one if needed.",
+            "Telekonferensi ini sudah berakhir. Mulai telekonferensi baru bila perlu.",
+            "This teleconference has ended. Start a new one if needed.",
         ),
         "error.conference.not_open": (
-            "Telekonferensi belum dibuka; coba lagi mulai {opens} WIB.",
-            "The teleconference is not open yet; try again from {opens} WIB.",
+            "Telekonferensi belum dibuka. Coba lagi mulai {opens} WIB.",
+            "The teleconference is not open yet. Try again from {opens} WIB.",
         ),
         "error.conference.event_missing": (
             "Kejadian {id} tidak ditemukan. Periksa nomornya.",
@@ -61,8 +61,8 @@ i18n.register(
         ),
         "error.conference.bad_request": ("Permintaan tidak valid: {problem}", "Invalid request: {problem}"),
         "error.conference.backend_unconfigured": (
-            "Layanan {backend} belum dikonfigurasi; hubungi admin.",
-            "The {backend} service is not configured; contact an admin.",
+            "Layanan {backend} belum dikonfigurasi. Hubungi admin.",
+            "The {backend} service is not configured. Contact an admin.",
         ),
         "error.conference.backend_failed": (
             "Server rapat tidak dapat dihubungi. Coba lagi sebentar lagi.",

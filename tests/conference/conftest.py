@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from hub.conference.settings import ConferenceSettings
 from tests.conference.fake_bbb import FakeBbbServer
 from tests.conftest import free_port
-from tests.hub.conftest import (
+from tests.hub.conftest import (  # the fixtures are shared with the hub tests
     make_test_settings,
-    throwaway_postgres,  # noqa: F401 - fixture re-used by the PostgreSQL trigger test
+    session_factory,  # noqa: F401
+    sqlite_url,  # noqa: F401
+    throwaway_postgres,  # noqa: F401
 )
 
 JITSI_SECRET = "jitsi-test-secret-0123456789abcdef0123"
