@@ -10,17 +10,20 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from hub import i18n
+from hub.app import START_HOOKS
 from hub.auth.deps import CurrentUser, optional_user
 from hub.complaints import service, views, workflow
 from hub.complaints.api import CatalogDep, CSettingsDep, staff_detail
 from hub.complaints.catalog import CLASSIFICATIONS
 from hub.complaints.codes import normalise_tracking_code
 from hub.complaints.models import Complaint
+from hub.complaints.retention import start_retention
 from hub.deps import NowDep, SessionDep
 from hub.errors import ApiError, request_language
 from hub.web.render import render
 
 router = APIRouter(include_in_schema=False)
+START_HOOKS.append(start_retention)
 
 # Texts the browser scripts show, handed over in a JSON block (no inline scripts).
 _SCRIPT_TEXT_KEYS = (

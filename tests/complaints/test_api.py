@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from hub.complaints.models import Complaint, ComplaintHistory, OpdMember
+from hub.complaints.models import Complaint, ComplaintHistory, ComplaintPhoto, OpdMember
 from tests.complaints.conftest import CENTRE, csrf, heic_bytes, jpeg_bytes, make_app, submit
 from tests.hub.conftest import add_user, login
 
@@ -289,3 +289,28 @@ def test_photo_location_prefill(client: TestClient) -> None:
     body = response.json()
     assert body["lat"] == pytest.approx(-5.11306, abs=1e-4)
     assert body["inside_city"] is True
+
+
+def test_retention_anonymises_closed(app, client: TestClient) -> None:  # type: ignore[no-untyped-def]
+    from hub.complaints.photos import PhotoStore
+    from hub.complaints.retention import REMOVED_TEXT, apply_retention
+
+    old = submit(client, csrf(client), photos=[("a.jpg", jpeg_bytes())]).json()["tracking_code"]
+    kept = submit(client, csrf(client), description="Masih terbuka").json()["tracking_code"]
+    old_id = _id_of(app, old)
+    store = PhotoStore(app.state.settings.media_dir / "complaints")
+    settings = app.state.complaint_settings
+    with app.state.session_factory() as session:
+        sha = session.scalar(select(ComplaintPhoto.sha256).where(ComplaintPhoto.complaint_id == old_id))
+        session.execute(update(Complaint).where(Complaint.id == old_id).values(status="selesai", closed_at=datetime.now(UTC) - timedelta(days=settings.retention_days + 1)))
+        session.commit()
+        assert store.path(sha).is_file()
+        assert apply_retention(session, store, settings, datetime.now(UTC)) == 1
+        assert apply_retention(session, store, settings, datetime.now(UTC)) == 0
+        anonymised = session.get(Complaint, old_id)
+        assert anonymised.contact_name is None and anonymised.contact_email is None
+        assert anonymised.description == REMOVED_TEXT
+        assert anonymised.anonymised_at is not None
+        assert session.get(Complaint, _id_of(app, kept)).contact_name == "Siti Rahma"
+    assert not store.path(sha).exists()
+    assert client.get(f"/api/v1/complaints/photos/{sha}.jpg").status_code == 404
