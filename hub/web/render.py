@@ -7,6 +7,7 @@ Templates get ``t(key, **values)`` bound to the request language, ``lang``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,28 @@ from hub.errors import request_language
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 LANG_COOKIE = "lang"
+
+
+@dataclass(frozen=True, slots=True)
+class NavLink:
+    """An entry of the top navigation, shown to logged-in users with one of ``roles``."""
+
+    path: str
+    text_key: str
+    roles: tuple[str, ...] = ("admin", "operator", "viewer")
+
+
+# The navigation of every page; feature packages append their own entries at import time.
+NAV_LINKS: list[NavLink] = [
+    NavLink("/", "nav.dashboard"),
+    NavLink("/events", "nav.events"),
+    NavLink("/map", "nav.map"),
+    # Pages of the media, complaints and conference packages, listed here so that
+    # operators reach them from every page. The media package registers "nav.live".
+    NavLink("/live", "nav.live"),
+    NavLink("/operator/laporan", "nav.complaints"),
+    NavLink("/konferensi", "nav.conferences"),
+]
 
 _loaders: list[FileSystemLoader] = [FileSystemLoader(str(TEMPLATE_DIR))]
 environment = Environment(
@@ -59,6 +82,7 @@ def render(request: Request, template_name: str, context: dict[str, Any] | None 
         "csrf_token": csrf_token(request),
         "user": getattr(request.state, "user", None),
         "settings": request.app.state.settings,
+        "nav_links": NAV_LINKS,
     }
     values.update(context or {})
     html = environment.get_template(template_name).render(values)
@@ -78,6 +102,8 @@ i18n.register(
         "nav.cameras": ("Kamera", "Cameras"),
         "nav.events": ("Kejadian", "Events"),
         "nav.map": ("Peta", "Map"),
+        "nav.complaints": ("Pengaduan", "Complaints"),
+        "nav.conferences": ("Konferensi", "Conferences"),
         "nav.login": ("Masuk", "Log in"),
         "nav.logout": ("Keluar", "Log out"),
         "nav.language": ("Bahasa", "Language"),
