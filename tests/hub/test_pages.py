@@ -79,6 +79,7 @@ def test_pages_show_snapshot_and_feed(seeded) -> None:  # type: ignore[no-untype
         dashboard = client.get("/").text
         detail = client.get(f"/events/{event_id}").text
     assert f'data-event-id="{event_id}"' in dashboard
+    assert 'href="/konferensi"' in dashboard, "navigation must reach the conference pages"
     assert f"/media/{sha('f')}" in dashboard
     assert f'src="/media/{sha("f")}"' in detail
 
