@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -524,3 +524,24 @@ def test_start_form_macro_renders(conf_app: FastAPI) -> None:
     assert 'name="subject_kind" value="complaint"' in html
     assert 'name="csrf_token" value="tok"' in html
     assert "Mulai telekonferensi" in html
+
+
+def test_form_start_time_read_as_wib(conf_app: FastAPI, clock: list[datetime]) -> None:
+    operator, csrf = _client(conf_app, "oki", "operator")
+    tomorrow = (clock[0] + timedelta(days=1)).astimezone(timezone(timedelta(hours=7))).date()
+    created = operator.post(
+        "/konferensi/baru",
+        data={"csrf_token": csrf["X-CSRF-Token"], "subject_kind": "meeting", "title": "Rapat", "scheduled_start": f"{tomorrow}T09:00"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303
+    conference_id = created.headers["location"].rsplit("/", 1)[1]
+    stored = operator.get(f"/api/conferences/{conference_id}").json()
+    assert datetime.fromisoformat(stored["scheduled_start"]) == datetime.combine(tomorrow, datetime.min.time(), UTC) + timedelta(hours=2)
+
+    garbled = operator.post(
+        "/konferensi/baru",
+        data={"csrf_token": csrf["X-CSRF-Token"], "subject_kind": "meeting", "title": "Rapat", "scheduled_start": "besok pagi"},
+    )
+    assert garbled.status_code == 422
+    assert "besok pagi" in garbled.json()["error"]["message"]
