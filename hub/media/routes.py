@@ -8,12 +8,14 @@ snapshot_annotated or clip) and ``X-Content-SHA256``. Repeating an upload is har
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
@@ -298,18 +300,76 @@ async def live_mjpeg(camera_id: str, request: Request, user: UserDep) -> Streami
                 if frame is None:
                     continue
                 last = frame
-                captured = f"X-Captured-At: {frame.captured_at:.6f}\r\n" if frame.captured_at else ""
-                head = (
-                    f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}\r\n"
-                    f"X-Frame-Seq: {frame.seq}\r\n{captured}\r\n"
-                )
-                yield head.encode() + frame.jpeg + b"\r\n"
+                yield _mjpeg_part(frame)
         finally:
             await frames.aclose()
 
     return StreamingResponse(
         parts(),
         media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _mjpeg_part(frame: LiveFrame, camera_id: str | None = None) -> bytes:
+    captured = f"X-Captured-At: {frame.captured_at:.6f}\r\n" if frame.captured_at else ""
+    camera = f"X-Camera-Id: {camera_id}\r\n" if camera_id else ""
+    head = (
+        f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}\r\n"
+        f"X-Frame-Seq: {frame.seq}\r\n{camera}{captured}\r\n"
+    )
+    return head.encode() + frame.jpeg + b"\r\n"
+
+
+def _wall_camera_ids(request: Request, cameras: str | None) -> list[str]:
+    """Return the ids of the wall's cameras: those named (registered ones only), else the first registered."""
+    with session_scope(request.app.state.session_factory) as session:
+        if cameras:
+            wanted = [c.strip() for c in cameras.split(",") if c.strip()][:VIDEO_WALL_MAX_CAMERAS]
+            return [c for c in wanted if session.get(Camera, c) is not None]
+        return list(session.scalars(select(Camera.id).order_by(Camera.id).limit(VIDEO_WALL_MAX_CAMERAS)))
+
+
+@router.get("/api/v1/live-wall/stream")
+async def live_wall_stream(
+    request: Request, user: UserDep, cameras: Annotated[str | None, Query(max_length=1000)] = None
+) -> StreamingResponse:
+    """Stream the live frames of up to 12 cameras over one connection (multipart/mixed, ``X-Camera-Id`` per part).
+
+    One ``<img>`` per MJPEG stream would hold one connection per camera, and browsers
+    open at most 6 HTTP/1.1 connections per host, so the video wall reads this single
+    stream with a script instead.
+    """
+    camera_ids = await run_in_threadpool(_wall_camera_ids, request, cameras)
+    relay = live_relay(request)
+
+    async def parts() -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=max(2, 2 * len(camera_ids)))
+
+        async def pump(camera_id: str) -> None:
+            frames = relay.frames(camera_id)
+            last: LiveFrame | None = None
+            try:
+                async for received in frames:
+                    frame = received or last
+                    if frame is None:
+                        continue
+                    last = frame
+                    await queue.put(_mjpeg_part(frame, camera_id))
+            finally:
+                await frames.aclose()
+
+        tasks = [asyncio.create_task(pump(camera_id)) for camera_id in camera_ids]
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    return StreamingResponse(
+        parts(),
+        media_type=f"multipart/mixed; boundary={MJPEG_BOUNDARY}",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
@@ -326,12 +386,10 @@ def video_wall(
     request: Request, user: UserDep, cameras: Annotated[str | None, Query(max_length=1000)] = None
 ) -> HTMLResponse:
     """Show up to 12 cameras at once: those named in ?cameras=a,b,c, else the first registered ones."""
+    camera_ids = _wall_camera_ids(request, cameras)
     with session_scope(request.app.state.session_factory) as session:
-        if cameras:
-            wanted = [c.strip() for c in cameras.split(",") if c.strip()][:VIDEO_WALL_MAX_CAMERAS]
-            rows = [row for row in (session.get(Camera, c) for c in wanted) if row is not None]
-        else:
-            rows = list(session.scalars(select(Camera).order_by(Camera.id).limit(VIDEO_WALL_MAX_CAMERAS)))
+        rows = [row for row in (session.get(Camera, c) for c in camera_ids) if row is not None]
         for row in rows:
             session.expunge(row)
-    return render(request, "media/live.html", {"cameras": rows, "wall": True})
+    stream_url = "/api/v1/live-wall/stream?" + urlencode({"cameras": ",".join(camera_ids)})
+    return render(request, "media/live.html", {"cameras": rows, "wall": True, "stream_url": stream_url})

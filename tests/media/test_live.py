@@ -311,3 +311,71 @@ def test_relay_counts_watchers() -> None:
     assert during == 1
     assert after == 0
     assert sent == ["live_start", "live_stop"]
+
+
+@pytest.mark.browser
+def test_browser_wall_shows_eight_cameras(hub_server: HubServer, vtest_frames: list[np.ndarray]) -> None:
+    """More cameras than Chromium's six HTTP/1.1 connections per host, all updating on one stream."""
+    from playwright.sync_api import sync_playwright
+
+    from edge_agent.media.snapshot import encode_jpeg
+    from tests.media.conftest import register_camera
+
+    sent: list[CommandMessage] = []
+
+    async def publish(message: CommandMessage) -> None:
+        sent.append(message)
+
+    relay = LiveRelay(publish, stop_grace_s=0.5)
+    hub_server.app.state.live_relay = relay
+    tokens = {hub_server.camera_id: hub_server.device_token}
+    for index in range(7):
+        camera_id = f"{hub_server.camera_id}-w{index}"
+        tokens[camera_id] = register_camera(hub_server.app, camera_id)
+    jpegs = [encode_jpeg(frame, 60) for frame in vtest_frames[:40]]
+    stop = threading.Event()
+
+    def push_all() -> None:
+        with httpx.Client(base_url=hub_server.base_url, timeout=5) as client:
+            index = 0
+            while not stop.is_set():
+                for camera_id, token in tokens.items():
+                    client.post(f"/api/v1/live/{camera_id}/frames", content=jpegs[index % len(jpegs)],
+                                headers={"Authorization": f"Bearer {token}"})
+                index += 1
+                time.sleep(0.2)
+
+    pusher = threading.Thread(target=push_all, daemon=True)
+    pusher.start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            )
+            try:
+                context = browser.new_context()
+                context.add_cookies([{"name": "metro_session", "value": hub_server.session_cookie, "url": hub_server.base_url}])
+                page = context.new_page()
+                page.goto(f"{hub_server.base_url}/live?cameras={','.join(tokens)}")
+                all_shown = """() => Array.from(document.querySelectorAll('img[data-camera-id]'))
+                    .every(img => img.naturalWidth > 0)"""
+                page.wait_for_function(all_shown, timeout=15000)
+                read_sources = "() => Array.from(document.querySelectorAll('img[data-camera-id]')).map(img => img.src)"
+                first = page.evaluate(read_sources)
+                time.sleep(1.0)
+                second = page.evaluate(read_sources)
+                widths = page.evaluate("() => Array.from(document.querySelectorAll('img[data-camera-id]')).map(i => i.naturalWidth)")
+                assert len(first) == 8
+                assert all(a != b for a, b in zip(first, second, strict=True)), "every tile should get new frames"
+                assert widths == [768] * 8
+                assert sorted(relay.watchers(c) for c in tokens) == [1] * 8
+                context.close()
+            finally:
+                browser.close()
+        assert wait_until(lambda: all(relay.watchers(c) == 0 for c in tokens), timeout_s=5.0)
+        assert wait_until(lambda: sum(m.name is CommandName.LIVE_STOP for m in sent) == 8, timeout_s=5.0)
+        assert {m.camera_id for m in sent if m.name is CommandName.LIVE_START} == set(tokens)
+    finally:
+        stop.set()
+        pusher.join(5)
