@@ -545,3 +545,21 @@ def test_form_start_time_read_as_wib(conf_app: FastAPI, clock: list[datetime]) -
     )
     assert garbled.status_code == 422
     assert "besok pagi" in garbled.json()["error"]["message"]
+
+
+def test_panel_macro_hides_start_from_viewers() -> None:
+    from types import SimpleNamespace
+
+    from hub.web.render import environment
+
+    template = environment.from_string(
+        '{% from "conference/_macros.html" import panel %}{{ panel(t, "tok", user, "event", "e-1", entries) }}'
+    )
+    when = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+    entries = [(when, "oki memulai telekonferensi (Jitsi)")]
+    operator_html = template.render(t=lambda key: key, user=SimpleNamespace(role="operator"), entries=entries)
+    viewer_html = template.render(t=lambda key: key, user=SimpleNamespace(role="viewer"), entries=entries)
+    assert 'action="/konferensi/baru"' in operator_html
+    assert 'action="/konferensi/baru"' not in viewer_html
+    assert "2026-12-04 09:00:00" in viewer_html
+    assert "oki memulai telekonferensi (Jitsi)" in viewer_html
