@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub import metrics
 from hub.auth.sessions import purge_expired
@@ -27,7 +28,7 @@ from hub.ingest.processor import IngestProcessor
 from hub.ingest.rejects import RejectCounter
 from hub.ingest.store import StoreResult
 from hub.live import LiveBroadcaster
-from hub.models import Camera
+from hub.models import Camera, CameraHealthSample
 from hub.settings import HubSettings
 from metro_common.messages import CommandMessage, encode
 from metro_common.topics import TopicKind, topic
@@ -72,7 +73,7 @@ def live_listener(live: LiveBroadcaster) -> Callable[[StoreResult], None]:
 async def _watch_heartbeats(app: FastAPI, settings: HubSettings) -> None:
     """Announce cameras whose effective state changed because their heartbeats stopped.
 
-    The same loop deletes expired login sessions about once an hour.
+    The same loop runs ``housekeeping`` about once an hour.
     """
     last: dict[str, str] = {}
     rounds = 0
@@ -81,7 +82,7 @@ async def _watch_heartbeats(app: FastAPI, settings: HubSettings) -> None:
         try:
             states = await asyncio.to_thread(_effective_states, app, settings, now)
             if rounds % int(3600 / WATCHDOG_INTERVAL_S) == 0:
-                await asyncio.to_thread(_purge_sessions, app, now)
+                await asyncio.to_thread(housekeeping, app.state.session_factory, now, settings.health_retention_days)
         except SQLAlchemyError as exc:
             log.warning("Heartbeat check failed, retrying in %.0f s: %s", WATCHDOG_INTERVAL_S, exc)
             states = last
@@ -93,11 +94,22 @@ async def _watch_heartbeats(app: FastAPI, settings: HubSettings) -> None:
         await asyncio.sleep(WATCHDOG_INTERVAL_S)
 
 
-def _purge_sessions(app: FastAPI, now: datetime) -> None:
-    with session_scope(app.state.session_factory) as session:
-        removed = purge_expired(session, now)
-    if removed:
-        log.info("Deleted %d expired login sessions", removed)
+def housekeeping(factory: sessionmaker[Session], now: datetime, health_retention_days: int) -> tuple[int, int]:
+    """Delete expired login sessions and old health samples; return how many of each."""
+    with session_scope(factory) as session:
+        sessions_removed = purge_expired(session, now)
+    cutoff = now - timedelta(days=health_retention_days)
+    samples_removed = 0
+    with session_scope(factory) as session:
+        # One delete per camera, so each walks the (camera_id, ts) index.
+        for camera_id in session.scalars(select(Camera.id)):
+            result = session.execute(
+                delete(CameraHealthSample).where(CameraHealthSample.camera_id == camera_id, CameraHealthSample.ts < cutoff)
+            )
+            samples_removed += int(getattr(result, "rowcount", 0) or 0)
+    if sessions_removed or samples_removed:
+        log.info("Deleted %d expired login sessions and %d health samples older than %s", sessions_removed, samples_removed, cutoff)
+    return sessions_removed, samples_removed
 
 
 def _effective_states(app: FastAPI, settings: HubSettings, now: datetime) -> dict[str, str]:

@@ -163,3 +163,23 @@ def test_media_recorded_on_event_and_expected(factory) -> None:  # type: ignore[
         row = session.get(Event, str(event_id))
         assert row is not None and row.clip_sha256 == sha("c")
         assert _count(session, EventMedia) == 1
+
+
+def test_housekeeping_deletes_old_rows(factory) -> None:  # type: ignore[no-untyped-def]
+    from hub.auth.sessions import IDLE_TIMEOUT, create_session
+    from hub.auth.users import create_user
+    from hub.ingest.service import housekeeping
+    from hub.models import UserSession
+
+    camera_id = unique_camera_id()
+    with session_scope(factory) as session:
+        add_camera(session, camera_id)
+        store.store_stats(session, stats(camera_id, T0 - timedelta(days=40)), NOW)
+        store.store_stats(session, stats(camera_id, T0 - timedelta(days=2)), NOW)
+        user = create_user(session, f"u{uuid.uuid4().hex[:8]}", "long enough password", "viewer", T0)
+        create_session(session, user, T0 - IDLE_TIMEOUT - timedelta(minutes=1))
+        create_session(session, user, T0)
+    assert housekeeping(factory, T0, health_retention_days=30) == (1, 1)
+    with session_scope(factory) as session:
+        assert _count(session, CameraHealthSample) == 1
+        assert _count(session, UserSession) == 1
