@@ -226,6 +226,8 @@ class Mp4Writer:
                 stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": str(crf), "profile": "baseline"}
             else:
                 # V4L2 encoders take a bit rate instead of a quality factor.
+                # NOTE: this branch has only run as far as the failing self-test on x86;
+                # the 4 Mbit/s figure is an estimate, not measured on a Pi 4.
                 stream.bit_rate = 4_000_000
             self._stream = stream
         except av.FFmpegError as exc:
