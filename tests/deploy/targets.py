@@ -36,7 +36,7 @@ BASE_PACKAGES = (
 )
 # Only downloaded into the apt cache; the roles install them.
 ROLE_PACKAGES = (
-    "mosquitto", "python3-venv", "python3-pip", "systemd-timesyncd",
+    "mosquitto", "python3-venv", "python3-packaging", "systemd-timesyncd",
     "postgresql", "python3-psycopg2", "acl", "nginx",
 )
 POLICY_RC_D = "#!/bin/sh\n# Test target: package scripts must not start daemons.\nexit 101\n"
@@ -69,6 +69,9 @@ def rootfs_tarball() -> Path:
             partial.unlink(missing_ok=True)
             raise TargetError(f"mmdebstrap failed with exit code {result.returncode}:\n{result.stderr[-3000:]}")
         partial.rename(tarball)
+        for stale in CACHE_DIR.glob("bookworm-*.tar"):
+            if stale != tarball:
+                stale.unlink()
         return tarball
 
 

@@ -1,8 +1,8 @@
 """The Ansible roles applied for real to throwaway Debian 12 targets.
 
-The broker and the hub run in containers booted with systemd-nspawn (real systemd,
-sshd on a free loopback port); the edge agent is applied through the chroot
-connection, where nothing has to start. Every play runs twice and the second run
+The broker and the hub run in containers booted with systemd-nspawn, with real
+systemd and sshd on a free loopback port. The edge agent is applied through the
+chroot connection, because nothing has to start there. Every play runs twice and the second run
 must report changed=0 in the JSON callback's stats.
 """
 
@@ -243,7 +243,7 @@ def test_broker_play_converges_and_enforces_acls(broker: BootedTarget, workdir: 
     finally:
         hub.close()
 
-    # Commands: a camera reads its own command topic and nobody else's.
+    # Commands: a camera reads its own command topic and no other camera's.
     cam07_commands = _Subscriber(tls_port, ca_file, "cam-07", cam07, "metro/v1/+/command")
     try:
         command_07 = f"cmd07-{uuid.uuid4().hex}".encode()
@@ -265,9 +265,9 @@ def test_broker_play_converges_and_enforces_acls(broker: BootedTarget, workdir: 
 # --- edge agent ---------------------------------------------------------------------
 
 
-# check-config validates the YAML with pydantic only; the heavy edge extra (OpenCV,
-# ONNX Runtime, PyAV) is left out to keep the chroot test fast, and the base
-# package's dependencies plus numpy are installed from the wheelhouse instead.
+# check-config validates the YAML with pydantic only. The heavy edge extra (OpenCV,
+# ONNX Runtime, PyAV) is left out to keep the chroot test fast, so the wheelhouse
+# holds the base package's dependencies plus numpy instead.
 CHECK_CONFIG_REQUIREMENTS = ("numpy",)
 
 
@@ -347,3 +347,49 @@ def test_agent_play_converges_and_config_passes_check(
         capture_output=True, text=True, check=False,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+# --- hub ----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def hub_target(tarball: Path, workdir: Path) -> Iterator[BootedTarget]:
+    with booted_target(tarball, workdir, "hub") as target:
+        yield target
+
+
+def test_hub_play_migrates_and_creates_admin(hub_target: BootedTarget, workdir: Path) -> None:
+    wheelhouse = build_wheelhouse(workdir / "wheelhouse-hub", extras="hub")
+    http_port = free_port()
+    nginx_port = free_port()
+    inventory = {"all": {"children": {"hub": {"hosts": {"hub-01": hub_target.inventory_vars()}}}}}
+    extra_vars = {
+        "metro_hub_wheelhouse_dir": str(wheelhouse),
+        # The container shares the host's network, where 5432, 8000 and 80 may be taken.
+        "metro_hub_postgresql_port": free_port(),
+        "metro_hub_port": http_port,
+        "metro_hub_nginx_listen_port": nginx_port,
+        # No broker in this test: the hub starts its embedded one on a free port.
+        "metro_hub_mqtt_url": "",
+        "metro_hub_env_extra": {"METRO_HUB_BROKER_PORT": free_port()},
+    }
+    first = run_playbook("hub.yml", inventory, extra_vars, workdir)
+    second = run_playbook("hub.yml", inventory, extra_vars, workdir)
+    _assert_converged_then_idempotent(first, second, ["hub-01"])
+
+    admin_password = _vault("group_vars/all/vault.yml")["vault_metro_hub_admin_password"]
+    assert admin_password
+    users = hub_target.ssh("runuser -u postgres -- psql -p {port} -d metro_hub -tAc 'SELECT username, role FROM users'".format(
+        port=extra_vars["metro_hub_postgresql_port"]))
+    assert users.stdout.split() == ["admin|admin"], users.stdout + users.stderr
+    revision = hub_target.ssh("runuser -u postgres -- psql -p {port} -d metro_hub -tAc 'SELECT version_num FROM alembic_version'".format(
+        port=extra_vars["metro_hub_postgresql_port"]))
+    assert revision.returncode == 0, revision.stderr
+    assert revision.stdout.strip(), "alembic_version is empty after the migration"
+    cameras = hub_target.ssh("runuser -u postgres -- psql -p {port} -d metro_hub -tAc 'SELECT id FROM cameras ORDER BY id'".format(
+        port=extra_vars["metro_hub_postgresql_port"]))
+    assert cameras.stdout.split() == [f"cam-{n:02d}" for n in range(1, 12)], cameras.stdout + cameras.stderr
+    assert hub_target.ssh("systemctl is-enabled metro-hub-media-retention.timer").stdout.strip() == "enabled"
+    assert hub_target.ssh("systemctl is-active metro-hub").stdout.strip() == "active", (
+        hub_target.ssh("journalctl -u metro-hub --no-pager | tail -40").stdout
+    )

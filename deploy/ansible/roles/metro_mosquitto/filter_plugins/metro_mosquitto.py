@@ -1,9 +1,10 @@
 """Filter that hashes a password for a Mosquitto 2.0 password file, deterministically.
 
-``mosquitto_passwd`` picks a random salt on every run, so a file rebuilt by it
-changes on every play and restarts nothing useful. This filter derives the salt
-from a secret seed and the user name, so the same user and password always give
-the same line, and the file changes only when a user or a password changes.
+``mosquitto_passwd`` picks a random salt on every run, so a file rebuilt with it
+differs on every play and reloads the broker each time. This filter derives the
+salt from a secret seed and the user name. The same user and password therefore
+always give the same line, and the file changes only when a user or a password
+changes.
 """
 
 from __future__ import annotations
