@@ -1,4 +1,4 @@
-"""Create tables for cameras, events, media, users, sessions and commands.
+"""Create tables for cameras, health samples, events, zones, line counts, users, sessions and commands.
 
 Revision ID: 0001_core
 Revises: None
