@@ -7,6 +7,7 @@ commit to the caller. Errors are ``ApiError`` with a message key from ``texts``.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -363,7 +364,7 @@ def issue_link(
         token = tokens.encode_jitsi_token(token_request, settings.jitsi_app_secret.get_secret_value())
         url = tokens.jitsi_join_url(settings.jitsi_base_url, conference.room, token)
     else:
-        url = _bbb_join(bbb, settings, conference, participant, label, user_ref)
+        url = _bbb_join(bbb, conference, participant, label, user_ref, now)
 
     session.add(
         ConferenceLink(
@@ -387,16 +388,13 @@ def issue_link(
 
 
 def _bbb_join(
-    bbb: BbbClient,
-    settings: ConferenceSettings,
-    conference: Conference,
-    participant: ConferenceParticipant,
-    label: str,
-    user_ref: str,
+    bbb: BbbClient, conference: Conference, participant: ConferenceParticipant, label: str, user_ref: str, now: datetime
 ) -> str:
     # ``create`` is idempotent in BBB, and BBB drops meetings nobody joined after a few
-    # minutes, so the meeting is (re)created whenever a link is issued.
-    remaining_minutes = max(1, int((conference.expires_at - conference.scheduled_start).total_seconds() // 60))
+    # minutes, so the meeting is (re)created whenever a link is issued. BBB counts
+    # ``duration`` from creation, so it gets the minutes left until ``expires_at``.
+    starts = max(now, conference.scheduled_start)
+    remaining_minutes = max(1, math.ceil((conference.expires_at - starts).total_seconds() / 60))
     try:
         create_time = bbb.create(conference.room, lobby=True, duration_minutes=remaining_minutes)
     except BbbError as exc:

@@ -349,6 +349,7 @@ def test_bbb_links_and_end(conf_app: FastAPI, fake_bbb: FakeBbbServer) -> None:
 
     create_calls = [dict(parse_qsl(query)) for call, query in fake_bbb.state.calls if call == "create"]
     assert create_calls and create_calls[0]["record"] == "false"
+    assert create_calls[0]["duration"] == "60", "BBB ends the meeting itself at the conference expiry"
     assert create_calls[0]["guestPolicy"] == "ASK_MODERATOR"
     assert "Rapat BBB" not in str(fake_bbb.state.calls)
 
