@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -11,12 +12,30 @@ from hub import i18n
 from hub.auth.csrf import CSRF_COOKIE
 from hub.auth.deps import optional_user
 from hub.auth.sessions import ABSOLUTE_TIMEOUT, SESSION_COOKIE, create_session, end_session
+from hub.auth.throttle import LoginThrottle
 from hub.auth.users import authenticate
 from hub.deps import NowDep, SessionDep
 from hub.errors import request_language
 from hub.web.render import render
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
+
+i18n.register(
+    {
+        "login.throttled": (
+            "Terlalu banyak percobaan masuk yang gagal. Coba lagi dalam 15 menit.",
+            "Too many failed login attempts. Try again in 15 minutes.",
+        ),
+    }
+)
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle()
+    return throttle
 
 
 def _safe_next(value: str | None) -> str:
@@ -42,13 +61,25 @@ def login_submit(
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    throttle = _throttle(request)
+    keys = (f"user:{username.strip().lower()}", f"addr:{request.client.host if request.client else '-'}")
+    if throttle.blocked(*keys):
+        # The user name is not logged: people sometimes type their password into that field.
+        log.warning("Login from %s blocked after repeated failures", keys[1][5:])
+        message = i18n.translate("login.throttled", request_language(request))
+        return render(
+            request, "login.html", {"next_url": _safe_next(next), "username": username, "error": message}, status_code=429
+        )
     user = authenticate(session, username, password)
     if user is None:
         session.rollback()
+        throttle.record_failure(*keys)
+        log.info("Failed login from %s", keys[1][5:])
         message = i18n.translate("login.failed", request_language(request))
         return render(
             request, "login.html", {"next_url": _safe_next(next), "username": username, "error": message}, status_code=401
         )
+    throttle.reset(keys[0])
     token = create_session(session, user, now)
     session.commit()
     response = RedirectResponse(_safe_next(next), status_code=303)

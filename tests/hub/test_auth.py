@@ -196,3 +196,35 @@ def test_language_switch(hub_app) -> None:  # type: ignore[no-untyped-def]
         assert english.cookies.get("lang") == "en"
         assert "User name" in client.get("/login").text, "the lang cookie must keep English"
         assert "Nama pengguna" in client.get("/login?lang=id").text
+
+
+def test_throttle_blocks_after_limit() -> None:
+    from hub.auth.throttle import LoginThrottle
+
+    clock = {"now": 0.0}
+    throttle = LoginThrottle(max_failures=3, window_s=60, clock=lambda: clock["now"])
+    for _ in range(3):
+        assert not throttle.blocked("user:ani", "addr:10.0.0.1")
+        throttle.record_failure("user:ani", "addr:10.0.0.1")
+    assert throttle.blocked("user:ani")
+    assert throttle.blocked("user:other", "addr:10.0.0.1"), "the address is blocked for every user name"
+    clock["now"] = 60.0
+    assert not throttle.blocked("user:ani", "addr:10.0.0.1"), "failures expire after the window"
+
+
+def test_login_throttled_after_failures(hub_app) -> None:  # type: ignore[no-untyped-def]
+    from hub.auth.throttle import LoginThrottle
+
+    add_user(hub_app, "ani", "operator")
+    hub_app.state.login_throttle = LoginThrottle(max_failures=2)
+    with TestClient(hub_app) as client:
+        token = csrf_from(client)
+        for _ in range(2):
+            wrong = client.post("/login", data={"username": "ani", "password": "wrong password!", "csrf_token": token})
+            assert wrong.status_code == 401
+        right = client.post(
+            "/login", data={"username": "ani", "password": "correct horse battery", "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert right.status_code == 429, "even the right password is refused while blocked"
+        assert "metro_session" not in client.cookies
