@@ -113,8 +113,16 @@ class HubMqttClient:
         log.info("MQTT client %s connecting to %s", opts.client_id, opts.endpoint.redacted())
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Disconnect and stop the worker; a message still being stored stays unacknowledged."""
+        """Disconnect and stop the worker; a message still being stored stays unacknowledged.
+
+        A worker in a shared group leaves the group first, while it still stores what
+        arrives. Mosquitto 2.0 keeps giving an offline member with a persistent session
+        its share of the group's messages, and they would wait in that session until the
+        worker returns. After leaving, they go to the running workers instead.
+        """
         self._stopping = True
+        if self.options.shared_group and self.connected.is_set():
+            self._leave_shared_group(timeout_s)
         self.processor.stop()
         self._queue.put(None)
         if self._worker is not None:
@@ -123,6 +131,17 @@ class HubMqttClient:
         self._client.loop_stop()
         self.connected.clear()
         log.info("MQTT client %s stopped", self.options.client_id)
+
+    def _leave_shared_group(self, timeout_s: float) -> None:
+        left = threading.Event()
+        self._client.on_unsubscribe = lambda *_args: left.set()
+        filters = [subscription(kind, self.options.shared_group) for kind in SUBSCRIBED_KINDS]
+        result, _mid = self._client.unsubscribe(filters)
+        if result != mqtt.MQTT_ERR_SUCCESS or not left.wait(timeout_s):
+            # The session keeps the subscriptions, so the group's share for this worker
+            # waits in the broker until the worker connects again.
+            log.warning("MQTT client %s could not leave shared group %s before stopping",
+                        self.options.client_id, self.options.shared_group)
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self.connected.wait(timeout_s)

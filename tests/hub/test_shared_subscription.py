@@ -1,9 +1,9 @@
 """Two hub workers in one MQTT 5 shared-subscription group store every event exactly once.
 
 Runs against the real Mosquitto and a throwaway PostgreSQL database. The messages of
-each event (new, update, end) are published shuffled and partly repeated, so both
-workers see events out of order and race on the same rows; the stored result must
-still be one row per event in its final state.
+each event (new, update, end) are published shuffled and partly repeated. Both
+workers therefore see events out of order and race on the same rows, and the stored
+result must still be one row per event in its final state.
 """
 
 from __future__ import annotations
@@ -63,13 +63,14 @@ def database(throwaway_postgres: str) -> Iterator[tuple[Engine, list[str]]]:
     engine.dispose()
 
 
-def _start_worker(host: str, port: int, group: str, engine: Engine) -> HubMqttClient:
+def _start_worker(host: str, port: int, group: str, engine: Engine, session_expiry_s: int = 0) -> HubMqttClient:
+    # Expiry 0 makes the broker forget the session when the test disconnects.
     options = ClientOptions(
         endpoint=BrokerEndpoint(host=host, port=port, tls=False),
         client_id=f"test-shared-{uuid.uuid4().hex[:8]}",
         mqtt5=True,
         shared_group=group,
-        session_expiry_s=0,  # the broker forgets the session when the test disconnects
+        session_expiry_s=session_expiry_s,
     )
     client = HubMqttClient(options, IngestProcessor(make_session_factory(engine)))
     client.start()
@@ -92,6 +93,25 @@ def _publish(host: str, port: int, messages: list[EventMessage]) -> None:
         publisher.loop_stop()
 
 
+def _join_group(host: str, port: int, camera_id: str, workers: list[HubMqttClient]) -> list[EventMessage]:
+    """Publish probe events until every worker has stored one; return the probes.
+
+    The broker adds a member to the group when it sends the SUBACK, so the probes show
+    that all members receive messages before the real ones are published.
+    """
+    probes: list[EventMessage] = []
+    start = datetime.now(UTC)
+    for attempt in range(20):
+        probe = _lifecycle(camera_id, attempt * 3, start)[0]
+        probes.append(probe)
+        _publish(host, port, [probe])
+        if _wait_until(lambda: all(w.processor.stored > 0 for w in workers), 0.5):
+            break
+    assert all(w.processor.stored > 0 for w in workers), "a worker never received a message of the shared group"
+    _wait_until(lambda: sum(w.processor.stored for w in workers) >= len(probes), 10)
+    return probes
+
+
 def _wait_until(condition, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -112,20 +132,9 @@ def test_two_workers_store_exactly_once(mosquitto: tuple[str, int], database: tu
     group = f"metro-test-{uuid.uuid4().hex[:8]}"
     workers = [_start_worker(host, port, group, engine) for _ in range(2)]
     try:
-        # The broker adds a member to the group when its SUBACK is sent; probe events
-        # show that both members receive messages before the real ones are published.
-        probes: list[EventMessage] = []
+        probes = _join_group(host, port, cameras[0], workers)
+        seq = len(probes) * 3
         start = datetime.now(UTC)
-        seq = 0
-        for _attempt in range(20):
-            probe = _lifecycle(cameras[0], seq, start)[0]
-            seq += 3
-            probes.append(probe)
-            _publish(host, port, [probe])
-            if _wait_until(lambda: all(w.processor.stored > 0 for w in workers), 0.5):
-                break
-        assert all(w.processor.stored > 0 for w in workers), "a worker never received a message of the shared group"
-        _wait_until(lambda: sum(w.processor.stored for w in workers) >= len(probes), 10)
         stored_before = sum(w.processor.stored for w in workers)
 
         messages: list[EventMessage] = []
@@ -161,3 +170,27 @@ def test_two_workers_store_exactly_once(mosquitto: tuple[str, int], database: tu
     assert {row.end_reason for row in final} == {"left_view"}
     assert {tuple(row.zones) for row in final} == {("gate",)}
     assert {row.score for row in final} == {0.8}
+
+
+def test_stopped_worker_leaves_group(mosquitto: tuple[str, int], database: tuple[Engine, list[str]]) -> None:
+    """After a clean stop, the running worker stores everything at once; nothing waits for the stopped one."""
+    host, port = mosquitto
+    engine, cameras = database
+    group = f"metro-test-{uuid.uuid4().hex[:8]}"
+    # Persistent sessions as in production, where a worker's session outlives a restart.
+    leaving, staying = (_start_worker(host, port, group, engine, session_expiry_s=60) for _ in range(2))
+    try:
+        probes = _join_group(host, port, cameras[0], [leaving, staying])
+        leaving.stop()
+        before = staying.processor.stored
+        start = datetime.now(UTC)
+        messages = [_lifecycle(cameras[1], index * 3, start)[0] for index in range(20)]
+        _publish(host, port, messages)
+        _wait_until(lambda: staying.processor.stored - before >= len(messages), 10)
+        stored_by_staying = staying.processor.stored - before
+    finally:
+        staying.stop()
+
+    assert stored_by_staying == len(messages)
+    stored_ids = {row.id for row in _stored_events(engine, cameras)}
+    assert stored_ids == {str(m.event_id) for m in messages + probes}
