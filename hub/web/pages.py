@@ -10,13 +10,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from hub import i18n
 from hub.api.cameras import get_camera
 from hub.api.commands import issue_command
 from hub.api.events import EventFilter, list_events_page, load_event_detail
 from hub.api.schemas import CommandCreate, camera_public, command_public, event_public, health_sample
 from hub.auth.deps import CurrentUser, OperatorUser
 from hub.deps import NowDep, SessionDep, SettingsDep
-from hub.errors import request_language
+from hub.errors import ApiError, request_language
 from hub.models import Camera, CameraHealthSample, Command, Event
 from hub.web.render import render
 from hub.web.texts import script_texts
@@ -81,9 +82,18 @@ def _parse_local(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone(timedelta(hours=7)))
 
 
+def render_api_error(request: Request, error: ApiError) -> Response:
+    """Show an API error (e.g. not found) as a page instead of JSON."""
+    message = i18n.translate(error.message_key, request_language(request), **error.values)
+    return render(request, "error.html", {"status_code": error.status_code, "message": message}, status_code=error.status_code)
+
+
 @router.get("/events/{event_id}", response_class=HTMLResponse)
 def event_page(event_id: str, request: Request, user: CurrentUser, session: SessionDep) -> Response:
-    detail = load_event_detail(session, event_id)
+    try:
+        detail = load_event_detail(session, event_id)
+    except ApiError as error:
+        return render_api_error(request, error)
     return render(request, "event.html", {"event": detail})
 
 
@@ -91,7 +101,10 @@ def event_page(event_id: str, request: Request, user: CurrentUser, session: Sess
 def camera_page(
     camera_id: str, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
-    camera = camera_public(get_camera(session, camera_id), now, settings.heartbeat_timeout_s)
+    try:
+        camera = camera_public(get_camera(session, camera_id), now, settings.heartbeat_timeout_s)
+    except ApiError as error:
+        return render_api_error(request, error)
     health = [
         health_sample(row)
         for row in session.scalars(

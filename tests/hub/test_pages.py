@@ -124,3 +124,13 @@ def test_viewer_cannot_command(seeded) -> None:  # type: ignore[no-untyped-def]
         assert "cmd_snapshot" not in client.get("/cameras/cam-x").text
         response = client.post("/cameras/cam-x/commands", data={"name": "snapshot", "csrf_token": token})
         assert response.status_code == 403
+
+
+def test_missing_camera_page_is_html(seeded) -> None:  # type: ignore[no-untyped-def]
+    app, _ = seeded
+    with TestClient(app) as client:
+        login(client, "ops")
+        response = client.get("/cameras/cam-nope?lang=en")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Camera cam-nope not found." in response.text
