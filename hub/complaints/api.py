@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime
 from typing import Annotated, Any
@@ -21,6 +22,8 @@ from hub.complaints.photos import PhotoStore, read_gps
 from hub.complaints.settings import ComplaintSettings
 from hub.deps import NowDep, SessionDep
 from hub.errors import ApiError, error_body, request_language
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"])
 
@@ -130,6 +133,23 @@ def _error_response(exc: ApiError, language: str, headers: dict[str, str]) -> JS
     return JSONResponse(error_body(exc.code, message, exc.details), status_code=exc.status_code, headers=headers)
 
 
+def _enforce_rate_limit(
+    request: Request, session: Session, settings: ComplaintSettings, now: datetime, device_header: str | None, language: str
+) -> JSONResponse | None:
+    """Count the submission per client address and device id; return a 429 response when a limit is reached."""
+    device = device_header or request.cookies.get(DEVICE_COOKIE)
+    address = request.client.host if request.client else "unknown"
+    limits = [(service.rate_bucket("address", address), settings.rate_per_address)]
+    if device:
+        limits.append((service.rate_bucket("device", device), settings.rate_per_device))
+    try:
+        service.check_rate(session, limits, now, settings.rate_window_s)
+    except ApiError as exc:
+        log.info("Rate limit reached for a complaint submission (retry after %s s)", exc.details.get("retry_after"))
+        return _error_response(exc, language, {"Retry-After": str(exc.details.get("retry_after", 60))})
+    return None
+
+
 async def _read_upload(upload: UploadFile, limit: int) -> bytes:
     data = await upload.read(limit + 1)
     await upload.close()
@@ -171,17 +191,14 @@ async def submit_complaint(
         anonymous=anonymous, confidential=confidential, source="web",
         photos=[await _read_upload(upload, settings.photo_max_bytes) for upload in uploads],
     )
+
+    # A replay of an earlier submission is answered without counting against the rate limit.
     key = idempotency_key or idempotency_key_field or None
-    earlier = service.find_replay(session, key, submission.fingerprint())
-    if earlier is None:
-        device = device_header or request.cookies.get(DEVICE_COOKIE)
-        limits = [(service.rate_bucket("address", request.client.host if request.client else "unknown"), settings.rate_per_address)]
-        if device:
-            limits.append((service.rate_bucket("device", device), settings.rate_per_device))
-        try:
-            service.check_rate(session, limits, now, settings.rate_window_s)
-        except ApiError as exc:
-            return _error_response(exc, language, {"Retry-After": str(exc.details.get("retry_after", 60))})
+    if service.find_replay(session, key, submission.fingerprint()) is None:
+        limited = _enforce_rate_limit(request, session, settings, now, device_header, language)
+        if limited is not None:
+            return limited
+
     result = service.submit(session, submission, catalog=catalog, settings=settings, store=store, now=now, idempotency_key=key)
     complaint = result.complaint
     nearby = service.nearby_open(
@@ -195,6 +212,7 @@ async def submit_complaint(
         created_at=views.iso_wib(complaint.created_at) or "",
         nearby=[views.public_nearby_item(n, catalog, language) for n in nearby],
     )
+
     response = JSONResponse(body.model_dump(), status_code=200 if result.replayed else 201)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -262,7 +280,7 @@ def photo(
     thumb: bool = False,
     code: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
-    """Serve a cleaned photo to whoever may see one of the complaints holding it."""
+    """Serve a cleaned photo when the viewer may see at least one complaint that contains it."""
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ApiError(404, "not_found", "complaints.error.not_found")
     user = optional_user(request, session, now)
@@ -360,7 +378,7 @@ def _by_code(session: Session, tracking_code: str) -> Complaint:
 
 @router.get("/{tracking_code}", response_model=ReporterView, responses=ERROR_RESPONSES)
 def get_by_code(request: Request, session: SessionDep, catalog: CatalogDep, tracking_code: Annotated[str, Path(max_length=20)]) -> dict[str, Any]:
-    """Return the reporter's view of a complaint: status, public history and answers."""
+    """Return the reporter's view of a complaint with its status, public history and OPD follow-ups."""
     complaint = _by_code(session, tracking_code[:20])
     return views.reporter_view(
         complaint, service.photos_of(session, complaint.id), service.history_of(session, complaint.id), catalog, request_language(request)

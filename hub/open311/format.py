@@ -1,7 +1,7 @@
 """Rendering of Open311 GeoReport v2 responses as JSON or XML, and parsing of its parameters.
 
 Pure code. XML element names follow the GeoReport v2 examples: a list field such as
-``attributes`` holds one ``attribute`` element per item.
+``attributes`` contains one ``attribute`` element per item.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ _SINGULAR = {"values": "value", "attributes": "attribute", "endpoints": "endpoin
 
 
 class Open311Error(Exception):
-    """An error answered as a GeoReport v2 error list: [{code, description}]."""
+    """An error returned as a GeoReport v2 error list of {code, description}."""
 
     def __init__(self, status_code: int, description: str) -> None:
         super().__init__(description)

@@ -294,10 +294,10 @@ def search_requests(request: Request, fmt: str, session: SessionDep, now: NowDep
             query = query.where(Complaint.created_at >= start, Complaint.created_at <= end)
             status_value = present(params, "status")
             if status_value is not None:
-                wanted = {part.strip() for part in status_value.split(",") if part.strip()}
-                if not wanted or not wanted <= {"open", "closed"}:
+                requested = {part.strip() for part in status_value.split(",") if part.strip()}
+                if not requested or not requested <= {"open", "closed"}:
                     raise Open311Error(400, f"status {status_value!r} must be open, closed or both")
-                statuses = [s.value for s in workflow.Status if open311_status(s.value) in wanted]
+                statuses = [s.value for s in workflow.Status if open311_status(s.value) in requested]
                 query = query.where(Complaint.status.in_(statuses))
         complaints = list(session.scalars(query.order_by(Complaint.created_at.desc(), Complaint.id.desc()).limit(MAX_RESULTS)))
     except Open311Error as exc:

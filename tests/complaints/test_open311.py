@@ -69,7 +69,8 @@ def test_discovery(client: TestClient, fmt: str) -> None:
 def test_services_list(client: TestClient) -> None:
     services = client.get("/open311/v2/services.json").json()
     codes = [s["service_code"] for s in services]
-    assert "jalan-rusak" in codes and "sampah" in codes
+    assert "jalan-rusak" in codes
+    assert "sampah" in codes
     assert all(isinstance(code, str) for code in codes)
     assert services[0]["metadata"] is True
     assert services[0]["type"] == "realtime"

@@ -145,7 +145,8 @@ def test_tracking_code_shape() -> None:
     codes = {new_tracking_code() for _ in range(500)}
     assert len(codes) == 500
     for code in codes:
-        assert code.startswith("LY-") and len(code) == 12
+        assert code.startswith("LY-")
+        assert len(code) == 12
         assert all(symbol in ALPHABET for symbol in code[3:7] + code[8:])
 
 
