@@ -54,7 +54,7 @@ class LiveBroadcaster:
             except asyncio.QueueFull:
                 log.info("Dropping a live-update subscriber that fell %d updates behind", QUEUE_SIZE)
                 self._subscribers.discard(subscriber)
-                # The None tells the stream to end; the queue is full, so make room for it.
+                # A None ends the stream. The queue is full, so one update makes room for it.
                 subscriber.queue.get_nowait()
                 subscriber.queue.put_nowait(None)
 

@@ -1,8 +1,8 @@
 """Core tables of the hub: cameras and their health, events, users, sessions, commands.
 
 Feature packages keep their own tables in ``hub/<feature>/models.py`` on the same
-``hub.db.Base``; ``import_all_models`` loads them so that ``Base.metadata`` is complete
-(the migration drift test and ``create_all`` in unit tests rely on it).
+``hub.db.Base``. ``import_all_models`` loads them so that ``Base.metadata`` is complete,
+which the migration drift test and ``create_all`` in unit tests rely on.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Authentication dependencies: ``current_user`` and ``require_role(*roles)``.
 
-API paths (``/api/...``) answer 401 in the JSON error shape; page requests from a
+API paths (``/api/...``) return 401 in the JSON error shape. Page requests from a
 browser are redirected to the login page instead.
 """
 
@@ -43,7 +43,7 @@ def optional_user(request: Request, session: SessionDep, now: NowDep) -> User | 
 
 
 def current_user(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> User:
-    """Return the logged-in user, or answer 401 (API) / redirect to the login page (pages)."""
+    """Return the logged-in user; otherwise raise 401 (API) or redirect to the login page (pages)."""
     if user is not None:
         return user
     if _wants_page(request):

@@ -62,23 +62,23 @@ def login_submit(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     throttle = _throttle(request)
-    keys = (f"user:{username.strip().lower()}", f"addr:{request.client.host if request.client else '-'}")
+    address = request.client.host if request.client else "-"
+    keys = (f"user:{username.strip().lower()}", f"addr:{address}")
+    language = request_language(request)
+    form = {"next_url": _safe_next(next), "username": username}
+
     if throttle.blocked(*keys):
         # The user name is not logged: people sometimes type their password into that field.
-        log.warning("Login from %s blocked after repeated failures", keys[1][5:])
-        message = i18n.translate("login.throttled", request_language(request))
-        return render(
-            request, "login.html", {"next_url": _safe_next(next), "username": username, "error": message}, status_code=429
-        )
+        log.warning("Login from %s blocked after repeated failures", address)
+        return render(request, "login.html", {**form, "error": i18n.translate("login.throttled", language)}, status_code=429)
+
     user = authenticate(session, username, password)
     if user is None:
         session.rollback()
         throttle.record_failure(*keys)
-        log.info("Failed login from %s", keys[1][5:])
-        message = i18n.translate("login.failed", request_language(request))
-        return render(
-            request, "login.html", {"next_url": _safe_next(next), "username": username, "error": message}, status_code=401
-        )
+        log.info("Failed login from %s", address)
+        return render(request, "login.html", {**form, "error": i18n.translate("login.failed", language)}, status_code=401)
+
     throttle.reset(keys[0])
     token = create_session(session, user, now)
     session.commit()

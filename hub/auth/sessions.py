@@ -1,4 +1,4 @@
-"""Server-side login sessions: the cookie holds a random token, the table its SHA-256."""
+"""Server-side login sessions. The cookie contains a random token and the table its SHA-256."""
 
 from __future__ import annotations
 
