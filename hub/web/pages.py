@@ -127,7 +127,8 @@ def camera_page(
     return render(
         request, "camera.html",
         {"camera": camera, "health": health, "commands": commands, "events": events,
-         "can_command": user.role in ("operator", "admin"), "sent": request.query_params.get("sent") == "1"},
+         "can_command": user.role in ("operator", "admin"), "sent": request.query_params.get("sent") == "1",
+         "script_texts": script_texts(request_language(request))},
     )
 
 

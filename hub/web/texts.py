@@ -82,7 +82,7 @@ i18n.register(TEXTS)
 SCRIPT_KEYS = (
     "state.online", "state.offline", "state.stopped", "state.unknown",
     "event.kind.new", "event.kind.update", "event.kind.end", "dash.connection_lost", "dash.no_snapshot",
-    "camera.cmd_sent",
+    "camera.cmd_sent", "camera.cmd_status.ok", "camera.cmd_status.failed",
 )
 
 

@@ -113,7 +113,7 @@ def test_camera_command_form(seeded) -> None:  # type: ignore[no-untyped-def]
         assert response.headers["location"] == "/cameras/cam-x?sent=1"
         page = client.get(response.headers["location"] + "&lang=en").text
     assert "Command sent." in page
-    assert "snapshot · pending" in page
+    assert 'snapshot · <span data-role="status">pending</span>' in page
 
 
 def test_viewer_cannot_command(seeded) -> None:  # type: ignore[no-untyped-def]
