@@ -10,18 +10,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub import i18n
-from hub.auth.deps import CurrentUser, optional_user
+from hub.auth.deps import AdminUser, CurrentUser, optional_user
 from hub.complaints import service, texts, views, workflow
 from hub.complaints.catalog import CLASSIFICATIONS, Catalog, load_catalog
 from hub.complaints.codes import normalise_tracking_code
-from hub.complaints.models import Complaint
+from hub.complaints.models import Complaint, OpdMember
 from hub.complaints.photos import PhotoStore, read_gps
 from hub.complaints.settings import ComplaintSettings
 from hub.deps import NowDep, SessionDep
 from hub.errors import ApiError, error_body, request_language
+from hub.models import User
 
 log = logging.getLogger(__name__)
 
@@ -365,24 +367,68 @@ def post_transition(
     return staff_detail(session, complaint, viewer, catalog, settings, request_language(request), now)
 
 
+class OpdMemberIn(BaseModel):
+    opd_code: str = Field(min_length=1, max_length=40, description="Code of the OPD the user works for")
+
+
+@router.get("/opd-members", responses=ERROR_RESPONSES)
+def list_opd_members(session: SessionDep, user: AdminUser) -> dict[str, Any]:
+    """List users who are OPD officers (admin)."""
+    rows = session.execute(select(OpdMember.user_id, User.username, OpdMember.opd_code).join(User, User.id == OpdMember.user_id).order_by(User.username))
+    return {"items": [{"user_id": user_id, "username": name, "opd_code": opd} for user_id, name, opd in rows]}
+
+
+@router.put("/opd-members/{user_id}", responses=ERROR_RESPONSES)
+def set_opd_member(
+    session: SessionDep, catalog: CatalogDep, admin: AdminUser, user_id: Annotated[int, Path(ge=1, le=2**31 - 1)], body: OpdMemberIn
+) -> dict[str, Any]:
+    """Make a user an officer of one OPD, so they see only that OPD's complaints and no reporter identities (admin)."""
+    if session.get(User, user_id) is None:
+        raise ApiError(404, "not_found", "error.not_found")
+    if body.opd_code not in catalog.opds:
+        raise ApiError(422, "invalid_opd", "complaints.error.opd", {"field": "opd_code"}, value=body.opd_code)
+    session.merge(OpdMember(user_id=user_id, opd_code=body.opd_code))
+    session.commit()
+    log.info("User %s set as officer of OPD %s by admin %s", user_id, body.opd_code, admin.id)
+    return {"user_id": user_id, "opd_code": body.opd_code}
+
+
+@router.delete("/opd-members/{user_id}", responses=ERROR_RESPONSES)
+def remove_opd_member(session: SessionDep, admin: AdminUser, user_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> dict[str, Any]:
+    """Remove a user's OPD membership; they become command-centre staff again (admin)."""
+    session.execute(delete(OpdMember).where(OpdMember.user_id == user_id))
+    session.commit()
+    log.info("User %s removed from OPD officers by admin %s", user_id, admin.id)
+    return {"user_id": user_id, "opd_code": None}
+
+
 # ------------------------------------------------------------------------ reporter (by tracking code)
 
 
-def _by_code(session: Session, tracking_code: str) -> Complaint:
-    code = normalise_tracking_code(tracking_code)
-    complaint = service.find_by_tracking_code(session, code) if code else None
+def _by_code(request: Request, session: Session, settings: ComplaintSettings, now: datetime, tracking_code: str) -> Complaint:
+    address = request.client.host if request.client else "unknown"
+    complaint = service.lookup_tracking_code(session, tracking_code, client_address=address, settings=settings, now=now)
     if complaint is None:
         raise ApiError(404, "not_found", "complaints.error.not_found")
     return complaint
 
 
 @router.get("/{tracking_code}", response_model=ReporterView, responses=ERROR_RESPONSES)
-def get_by_code(request: Request, session: SessionDep, catalog: CatalogDep, tracking_code: Annotated[str, Path(max_length=20)]) -> dict[str, Any]:
+def get_by_code(
+    request: Request, session: SessionDep, now: NowDep, settings: CSettingsDep, catalog: CatalogDep,
+    tracking_code: Annotated[str, Path(max_length=20)],
+) -> Response:
     """Return the reporter's view of a complaint with its status, public history and OPD follow-ups."""
-    complaint = _by_code(session, tracking_code[:20])
-    return views.reporter_view(
+    try:
+        complaint = _by_code(request, session, settings, now, tracking_code[:20])
+    except ApiError as exc:
+        if exc.status_code != 429:
+            raise
+        return _error_response(exc, request_language(request), {"Retry-After": str(exc.details.get("retry_after", 60))})
+    view = views.reporter_view(
         complaint, service.photos_of(session, complaint.id), service.history_of(session, complaint.id), catalog, request_language(request)
     )
+    return JSONResponse(view)
 
 
 @router.post("/{tracking_code}/responses", response_model=ReporterView, status_code=201, responses=ERROR_RESPONSES)
@@ -391,7 +437,7 @@ def post_response(
     tracking_code: Annotated[str, Path(max_length=20)], body: ResponseIn,
 ) -> dict[str, Any]:
     """Add the reporter's response; a complaint on hold (ditunda) returns to verification."""
-    complaint = _by_code(session, tracking_code[:20])
+    complaint = _by_code(request, session, settings, now, tracking_code[:20])
     complaint = service.add_response(session, complaint, body.message, catalog=catalog, settings=settings, now=now)
     return views.reporter_view(
         complaint, service.photos_of(session, complaint.id), service.history_of(session, complaint.id), catalog, request_language(request)

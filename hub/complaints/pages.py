@@ -13,7 +13,7 @@ from hub import i18n
 from hub.app import START_HOOKS
 from hub.auth.deps import CurrentUser, optional_user
 from hub.complaints import service, views, workflow
-from hub.complaints.api import CatalogDep, CSettingsDep, staff_detail
+from hub.complaints.api import CatalogDep, CSettingsDep, complaint_settings, staff_detail
 from hub.complaints.catalog import CLASSIFICATIONS
 from hub.complaints.codes import normalise_tracking_code
 from hub.complaints.models import Complaint
@@ -71,9 +71,15 @@ def citizen_status(
     optional_user(request, session, now)
     language = request_language(request)
     complaint = None
-    normalised = normalise_tracking_code(code) if code else None
-    if normalised:
-        complaint = service.find_by_tracking_code(session, normalised)
+    if code:
+        try:
+            complaint = service.lookup_tracking_code(
+                session, code, client_address=request.client.host if request.client else "unknown",
+                settings=complaint_settings(request), now=now,
+            )
+        except ApiError as exc:
+            message = i18n.translate(exc.message_key, language, **exc.values)
+            return render(request, "complaints/status.html", {"code": code, "view": None, "error": message}, status_code=exc.status_code)
     view = None
     if complaint is not None:
         view = views.reporter_view(complaint, service.photos_of(session, complaint.id), service.history_of(session, complaint.id), catalog, language)

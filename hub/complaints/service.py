@@ -26,6 +26,7 @@ from hub.complaints.codes import (
     idempotency_scope,
     new_open311_token,
     new_tracking_code,
+    normalise_tracking_code,
     request_fingerprint,
     valid_idempotency_key,
 )
@@ -428,6 +429,30 @@ def queue(
     else:
         query = query.order_by(Complaint.created_at.desc(), Complaint.id.desc())
     return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def lookup_tracking_code(session: Session, typed: str, *, client_address: str, settings: ComplaintSettings, now: datetime) -> Complaint | None:
+    """Find a complaint by a typed tracking code, limiting wrong guesses per client address.
+
+    The code is the reporter's only credential (40 bits), so a client that has sent
+    ``lookup_misses_per_address`` wrong codes within the window gets 429 for every lookup.
+    """
+    bucket = rate_bucket("lookup-miss", client_address)
+    since = now - timedelta(seconds=settings.rate_window_s)
+    count, oldest = session.execute(
+        select(func.count(ComplaintRateHit.id), func.min(ComplaintRateHit.at)).where(ComplaintRateHit.bucket == bucket, ComplaintRateHit.at > since)
+    ).one()
+    if count >= settings.lookup_misses_per_address:
+        oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+        retry_after = max(1, int((oldest_at + timedelta(seconds=settings.rate_window_s) - now).total_seconds()) + 1)
+        log.info("Tracking-code lookups blocked after %d wrong codes from one address", count)
+        raise ApiError(429, "rate_limited", "complaints.error.rate_limited", {"retry_after": retry_after}, minutes=max(1, (retry_after + 59) // 60))
+    code = normalise_tracking_code(typed)
+    complaint = find_by_tracking_code(session, code) if code else None
+    if complaint is None:
+        session.add(ComplaintRateHit(bucket=bucket, at=now))
+        session.commit()
+    return complaint
 
 
 def find_by_tracking_code(session: Session, code: str) -> Complaint | None:

@@ -29,6 +29,7 @@ class ComplaintSettings(BaseSettings):
     rate_window_s: int = Field(600, gt=0, description="Rate-limit window for submissions, seconds")
     rate_per_address: int = Field(10, gt=0, description="Submissions per client address within the window")
     rate_per_device: int = Field(5, gt=0, description="Submissions per device id within the window")
+    lookup_misses_per_address: int = Field(30, gt=0, description="Wrong tracking codes a client address may try within the rate-limit window before lookups are blocked")
     duplicate_radius_m: float = Field(250.0, gt=0, description="Open reports of the same category within this distance are suggested as duplicates, metres")
     duplicate_days: int = Field(30, gt=0, description="Duplicate suggestions look back this many days")
     retention_days: int = Field(5 * 365, gt=0, description="Closed reports older than this are anonymised (contact and photos removed), days")

@@ -318,3 +318,54 @@ def test_retention_anonymises_closed(app, client: TestClient) -> None:  # type: 
         assert session.get(Complaint, _id_of(app, kept)).contact_name == "Siti Rahma"
     assert not store.path(sha).exists()
     assert client.get(f"/api/v1/complaints/photos/{sha}.jpg").status_code == 404
+
+
+def test_wrong_codes_blocked(app, client: TestClient) -> None:  # type: ignore[no-untyped-def]
+    app.state.complaint_settings = app.state.complaint_settings.model_copy(update={"lookup_misses_per_address": 3})
+    code = submit(client, csrf(client)).json()["tracking_code"]
+    assert client.get(f"/api/v1/complaints/{code}").status_code == 200
+    statuses = [client.get(f"/api/v1/complaints/LY-0000-000{i}").status_code for i in range(4)]
+    assert statuses == [404, 404, 404, 429]
+    blocked = client.get(f"/api/v1/complaints/{code}")
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) > 0
+
+
+def test_confidential_photo_needs_code(client: TestClient) -> None:
+    code = submit(client, csrf(client), confidential="true", photos=[("a.jpg", jpeg_bytes())]).json()["tracking_code"]
+    photo_url = client.get(f"/api/v1/complaints/{code}").json()["photos"][0]
+    assert "code=" in photo_url
+    assert client.get(photo_url).status_code == 200
+    assert client.get(photo_url.split("?")[0]).status_code == 404
+
+
+def test_open311_key_admin(app, client: TestClient) -> None:  # type: ignore[no-untyped-def]
+    operator = _operator(app, client)
+    assert client.post("/api/v1/open311/keys", json={"label": "x"}, headers={"X-CSRF-Token": operator}).status_code == 403
+    client.post("/logout", headers={"X-CSRF-Token": operator})
+    admin = _operator(app, client, "admin1", "admin")
+    created = client.post("/api/v1/open311/keys", json={"label": "Aplikasi Mitra"}, headers={"X-CSRF-Token": admin})
+    assert created.status_code == 201
+    key = created.json()["api_key"]
+    listed = client.get("/api/v1/open311/keys").json()["items"]
+    assert [item["label"] for item in listed] == ["Aplikasi Mitra"]
+    assert key not in str(listed)
+    form = {"api_key": key, "service_code": "sampah", "lat": str(CENTRE[0]), "long": str(CENTRE[1]), "description": "Sampah", "attribute[classification]": "aspirasi"}
+    assert client.post("/open311/v2/requests.json", data=form).status_code == 201
+    revoked = client.delete(f"/api/v1/open311/keys/{created.json()['id']}", headers={"X-CSRF-Token": admin})
+    assert revoked.json()["revoked_at"] is not None
+    assert client.post("/open311/v2/requests.json", data=form).status_code == 403
+
+
+def test_opd_member_admin(app, client: TestClient) -> None:  # type: ignore[no-untyped-def]
+    add_user(app, "petugas-dishub", "operator")
+    admin = _operator(app, client, "admin1", "admin")
+    with app.state.session_factory() as session:
+        officer_id = session.scalar(text("SELECT id FROM users WHERE username = 'petugas-dishub'"))
+    headers = {"X-CSRF-Token": admin}
+    assert client.put(f"/api/v1/complaints/opd-members/{officer_id}", json={"opd_code": "dinas-x"}, headers=headers).status_code == 422
+    assert client.put("/api/v1/complaints/opd-members/999999", json={"opd_code": "dishub"}, headers=headers).status_code == 404
+    assert client.put(f"/api/v1/complaints/opd-members/{officer_id}", json={"opd_code": "dishub"}, headers=headers).status_code == 200
+    assert client.get("/api/v1/complaints/opd-members").json()["items"] == [{"user_id": officer_id, "username": "petugas-dishub", "opd_code": "dishub"}]
+    assert client.delete(f"/api/v1/complaints/opd-members/{officer_id}", headers=headers).status_code == 200
+    assert client.get("/api/v1/complaints/opd-members").json()["items"] == []
