@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from hub import i18n
 from hub.auth.deps import AdminUser, CurrentUser, optional_user
-from hub.complaints import service, texts, views, workflow
+from hub.complaints import intake, ratelimit, service, texts, views, workflow
 from hub.complaints.catalog import CLASSIFICATIONS, Catalog, load_catalog
 from hub.complaints.codes import normalise_tracking_code
 from hub.complaints.models import Complaint, OpdMember
@@ -141,11 +141,11 @@ def _enforce_rate_limit(
     """Count the submission per client address and device id; return a 429 response when a limit is reached."""
     device = device_header or request.cookies.get(DEVICE_COOKIE)
     address = request.client.host if request.client else "unknown"
-    limits = [(service.rate_bucket("address", address), settings.rate_per_address)]
+    limits = [(ratelimit.rate_bucket("address", address), settings.rate_per_address)]
     if device:
-        limits.append((service.rate_bucket("device", device), settings.rate_per_device))
+        limits.append((ratelimit.rate_bucket("device", device), settings.rate_per_device))
     try:
-        service.check_rate(session, limits, now, settings.rate_window_s)
+        ratelimit.check_rate(session, limits, now, settings.rate_window_s)
     except ApiError as exc:
         log.info("Rate limit reached for a complaint submission (retry after %s s)", exc.details.get("retry_after"))
         return _error_response(exc, language, {"Retry-After": str(exc.details.get("retry_after", 60))})
@@ -187,7 +187,7 @@ async def submit_complaint(
     uploads = [upload for upload in (photos or []) if upload.filename or upload.size]
     if len(uploads) > settings.max_photos:
         raise ApiError(422, "too_many_photos", "complaints.error.too_many_photos", {"field": "photos"}, max=settings.max_photos, count=len(uploads))
-    submission = service.Submission(
+    submission = intake.Submission(
         classification=classification, category_code=category, lat=lat, lon=lon, description=description,
         address=address, contact_name=contact_name, contact_phone=contact_phone, contact_email=contact_email,
         anonymous=anonymous, confidential=confidential, source="web",
@@ -196,12 +196,12 @@ async def submit_complaint(
 
     # A replay of an earlier submission is answered without counting against the rate limit.
     key = idempotency_key or idempotency_key_field or None
-    if service.find_replay(session, key, submission.fingerprint()) is None:
+    if intake.find_replay(session, key, submission.fingerprint()) is None:
         limited = _enforce_rate_limit(request, session, settings, now, device_header, language)
         if limited is not None:
             return limited
 
-    result = service.submit(session, submission, catalog=catalog, settings=settings, store=store, now=now, idempotency_key=key)
+    result = intake.submit(session, submission, catalog=catalog, settings=settings, store=store, now=now, idempotency_key=key)
     complaint = result.complaint
     nearby = service.nearby_open(
         session, category_code=complaint.category_code, lat=complaint.lat, lon=complaint.lon, now=now,
@@ -407,7 +407,7 @@ def remove_opd_member(session: SessionDep, admin: AdminUser, user_id: Annotated[
 
 def _by_code(request: Request, session: Session, settings: ComplaintSettings, now: datetime, tracking_code: str) -> Complaint:
     address = request.client.host if request.client else "unknown"
-    complaint = service.lookup_tracking_code(session, tracking_code, client_address=address, settings=settings, now=now)
+    complaint = ratelimit.lookup_tracking_code(session, tracking_code, client_address=address, settings=settings, now=now)
     if complaint is None:
         raise ApiError(404, "not_found", "complaints.error.not_found")
     return complaint

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from hub import i18n
 from hub.app import START_HOOKS
 from hub.auth.deps import CurrentUser, optional_user
-from hub.complaints import service, views, workflow
+from hub.complaints import ratelimit, service, views, workflow
 from hub.complaints.api import CatalogDep, CSettingsDep, complaint_settings, staff_detail
 from hub.complaints.catalog import CLASSIFICATIONS
 from hub.complaints.codes import normalise_tracking_code
@@ -73,7 +73,7 @@ def citizen_status(
     complaint = None
     if code:
         try:
-            complaint = service.lookup_tracking_code(
+            complaint = ratelimit.lookup_tracking_code(
                 session, code, client_address=request.client.host if request.client else "unknown",
                 settings=complaint_settings(request), now=now,
             )

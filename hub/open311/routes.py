@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from hub import i18n
 from hub.auth.csrf import CSRF_EXEMPT_PREFIXES
 from hub.auth.deps import AdminUser
-from hub.complaints import service, workflow
+from hub.complaints import intake, workflow
 from hub.complaints.api import CatalogDep, CSettingsDep, StoreDep
 from hub.complaints.catalog import CLASSIFICATIONS, Catalog
 from hub.complaints.codes import hash_api_key
@@ -245,14 +245,14 @@ async def create_request(
         if classification not in CLASSIFICATIONS:
             raise Open311Error(400, f"attribute[classification] {classification!r} is not one of: " + ", ".join(CLASSIFICATIONS))
         name = " ".join(part for part in (present(params, "first_name"), present(params, "last_name")) if part)
-        submission = service.Submission(
+        submission = intake.Submission(
             classification=classification, category_code=service_code, lat=_float(params, "lat"), lon=_float(params, "long"),
             description=params.get("description", ""), address=params.get("address_string", ""),
             contact_name=name[:120], contact_phone=params.get("phone", ""), contact_email=params.get("email", ""),
             anonymous=_flag(params, "anonim"), confidential=_flag(params, "rahasia"), source="open311",
         )
         try:
-            result = service.submit(
+            result = intake.submit(
                 session, submission, catalog=catalog, settings=settings, store=store, now=now,
                 idempotency_key=request.headers.get("Idempotency-Key"),
             )
