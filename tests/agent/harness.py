@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -202,3 +204,28 @@ def outbox_last_seq(data_dir: Path, camera_id: str) -> int:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         row = db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
     return -1 if row is None else int(row[0])
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"port {port} not listening after {timeout_s} s")
+
+
+def start_mosquitto(directory: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start a private anonymous Mosquitto on ``port`` that keeps sessions on disk across restarts."""
+    conf = directory / "mosquitto.conf"
+    conf.write_text(
+        # Keep the test's user: as root, Mosquitto would switch to "mosquitto", which cannot read tmp_path.
+        f"user {getpass.getuser()}\nallow_anonymous true\n"
+        f"persistence true\npersistence_location {directory}/\nautosave_interval 1\n"
+        f"listener {port} 127.0.0.1\n"
+    )
+    broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return broker

@@ -21,7 +21,7 @@ from edge_agent.mqtt_client import CameraLink, LinkState
 from edge_agent.outbox import Outbox, Priority
 from metro_common.messages import CameraState, CommandMessage, StatusMessage, utc_now
 from metro_common.topics import TopicKind, topic
-from tests.agent.harness import AgentProcess, Subscriber, make_clip, unique_camera_id, write_config
+from tests.agent.harness import AgentProcess, Subscriber, make_clip, unique_camera_id, wait_port, write_config
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -55,17 +55,6 @@ class PrivateBroker:
     ca_file: Path
     user: str
     password_file: Path
-
-
-def wait_port(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"port {port} not listening after {timeout_s} s")
 
 
 @pytest.fixture()
