@@ -194,7 +194,7 @@ async def submit_complaint(
         photos=[await _read_upload(upload, settings.photo_max_bytes) for upload in uploads],
     )
 
-    # A replay of an earlier submission is answered without counting against the rate limit.
+    # A replay of an earlier submission returns the first result without counting against the rate limit.
     key = idempotency_key or idempotency_key_field or None
     if intake.find_replay(session, key, submission.fingerprint()) is None:
         limited = _enforce_rate_limit(request, session, settings, now, device_header, language)

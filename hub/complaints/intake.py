@@ -185,7 +185,7 @@ def submit(
     try:
         session.commit()
     except IntegrityError:
-        # A concurrent request with the same key won the race: answer with its result.
+        # A concurrent request with the same key committed first, so return its result.
         session.rollback()
         earlier = find_replay(session, idempotency_key, fingerprint)
         if earlier is None:

@@ -71,7 +71,7 @@ class ComplaintPhoto(Base):
 
 
 class ComplaintHistory(Base):
-    """One append-only audit entry: a transition, an answer or a reporter's response."""
+    """One append-only audit entry: a transition, an OPD follow-up or a reporter's response."""
 
     __tablename__ = "complaint_history"
     __table_args__ = (Index("ix_complaint_history_complaint_id", "complaint_id", "id"),)

@@ -57,7 +57,7 @@ def citizen_form(request: Request, session: SessionDep, now: NowDep, catalog: Ca
 
 @router.get("/lapor/batas-kota.geojson")
 def boundary(catalog: CatalogDep) -> JSONResponse:
-    """Return the city boundary as GeoJSON for the maps; its properties say whether it is approximate."""
+    """Return the city boundary as GeoJSON for the maps; its properties mark whether it is approximate."""
     rings = [[list(point) for point in polygon.outer] for polygon in catalog.boundary.polygons]
     geometry = {"type": "MultiPolygon", "coordinates": [[ring] for ring in rings]}
     properties = {"name": catalog.boundary.name, "approximate": catalog.boundary.approximate}

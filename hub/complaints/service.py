@@ -35,7 +35,7 @@ MAX_NOTE = 4000
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who reads a complaint: public, reporter (holds the tracking code), staff or OPD officer."""
+    """Reader of a complaint: the public, the reporter (with the tracking code), staff or an OPD officer."""
 
     kind: str  # public | reporter | staff | monitor (read-only staff) | opd
     user_id: int | None = None

@@ -88,7 +88,7 @@ def base_view(complaint: Complaint, catalog: Catalog, language: str) -> dict[str
 def reporter_view(
     complaint: Complaint, photos: list[ComplaintPhoto], history: list[ComplaintHistory], catalog: Catalog, language: str
 ) -> dict[str, Any]:
-    """The view of the person holding the tracking code: no contact data, public history only."""
+    """Build the view for the holder of the tracking code, without contact data and with public history only."""
     view = base_view(complaint, catalog, language)
     view["tracking_code"] = complaint.tracking_code
     view["photos"] = [photo_url(p, tracking_code=complaint.tracking_code) for p in photos]
@@ -107,7 +107,7 @@ def staff_view(
     viewer: Viewer,
     now: datetime,
 ) -> dict[str, Any]:
-    """The operator's or OPD officer's view; contact data only where ``identity_visible`` allows."""
+    """Build the operator's or OPD officer's view, with contact data only where ``identity_visible`` allows."""
     view = base_view(complaint, catalog, language)
     view.update(
         {
@@ -133,7 +133,7 @@ def staff_view(
 
 
 def list_item(complaint: Complaint, catalog: Catalog, language: str, now: datetime) -> dict[str, Any]:
-    """One queue row; never contains contact data."""
+    """Build one queue row, which never contains contact data."""
     category = catalog.categories.get(complaint.category_code)
     opd = catalog.opds.get(complaint.opd_code or "")
     return {
@@ -158,7 +158,7 @@ def list_item(complaint: Complaint, catalog: Catalog, language: str, now: dateti
 
 
 def public_nearby_item(item: Nearby, catalog: Catalog, language: str) -> dict[str, Any]:
-    """A duplicate suggestion for a citizen: no tracking code and no contact data."""
+    """Build a duplicate suggestion for a citizen, without tracking code or contact data."""
     complaint = item.complaint
     category = catalog.categories.get(complaint.category_code)
     return {

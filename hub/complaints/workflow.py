@@ -1,8 +1,8 @@
 """State machine of a complaint: statuses, operator actions and the allowed transitions.
 
-Pure code: no database, no clock. The service layer asks ``plan_transition`` whether an
-action may run on a complaint in its current status and version, then stores the
-result together with one audit row.
+Pure code without database or clock. The service layer calls ``plan_transition`` to check
+an action against the complaint's current status and version, then stores the result
+together with one audit row.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Action(StrEnum):
     REJECT = "reject"  # bukan kewenangan: outside the city's authority
     DISPOSE = "dispose"  # disposisi to an OPD, also re-disposition to another OPD
     RETURN = "return"  # the OPD sends a disposition back to the verifier
-    FOLLOW_UP = "follow_up"  # tindak lanjut: the OPD's plan or answer
+    FOLLOW_UP = "follow_up"  # tindak lanjut: the OPD's plan or reply
     COMPLETE = "complete"  # selesai
     REOPEN = "reopen"  # the reporter or an operator disputes the completion
     MERGE = "merge"  # duplikat of another complaint
@@ -52,7 +52,7 @@ CLOSED_STATUSES: frozenset[Status] = frozenset(Status) - OPEN_STATUSES
 
 @dataclass(frozen=True)
 class ActionRule:
-    """Where an action may start, where it leads and which inputs it needs."""
+    """Rule of one action: its source statuses, its target status and its required inputs."""
 
     target: Status
     sources: frozenset[Status]
