@@ -61,7 +61,7 @@ class _Strict(BaseModel):
 
 
 class SourceKind(StrEnum):
-    """Where a camera's frames come from."""
+    """Kind of frame source."""
 
     FILE = "file"
     RTSP = "rtsp"
@@ -283,7 +283,7 @@ class AgentConfig(BaseSettings):
 
 
 class ConfigError(ValueError):
-    """A config file that cannot be used; ``problems`` holds one line per problem."""
+    """A config file that cannot be used; ``problems`` contains one line per problem."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:
         super().__init__(f"{path}: " + "; ".join(problems))

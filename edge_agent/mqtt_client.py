@@ -6,9 +6,10 @@ client: it connects, runs the network loop, delivers the outbox in id (and there
 seq) order with a bounded number of unacknowledged messages, and deletes a message
 only when its PUBACK arrives. Reconnects wait 1 s to 120 s (exponential, with jitter).
 
-Two conditions stop the session for good instead of retrying: the broker rejects the
-credentials, or another client keeps taking this client id's session away (two devices
-configured with one camera id would otherwise knock each other off in a loop).
+Two conditions stop the session for good instead of retrying. One is a broker that
+rejects the credentials. The other is another client that keeps taking this client id's
+session away, because two devices configured with one camera id would otherwise knock
+each other off in a loop.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from edge_agent.capture.placeholder import FrameVerdict, PlaceholderFilter
-from edge_agent.capture.sources import EndOfStream, Frame, SourceError, make_source
+from edge_agent.capture.sources import EndOfStream, Frame, FrameSource, SourceError, make_source
 from edge_agent.config import SourceConfig, SourceKind, mask_urls_in_text
 
 logger = logging.getLogger(__name__)
@@ -118,36 +118,43 @@ def _sender(buffer: _FrameBuffer, conn: Connection) -> None:
         buffer.close()
 
 
+def _read_frames(reader: FrameSource, buffer: _FrameBuffer) -> None:
+    """Pass live frames to the buffer until it closes; withhold placeholder frames."""
+    placeholders = PlaceholderFilter()
+    placeholder_total = 0
+    last_placeholder_note = -1.0
+    index = 0
+    while not buffer.closed:
+        raw = reader.read()
+        verdict = placeholders.classify(raw.lores if raw.lores is not None else raw.main)
+        if verdict is not FrameVerdict.LIVE:
+            placeholder_total += 1
+            if raw.mono_s - last_placeholder_note >= 1.0:
+                last_placeholder_note = raw.mono_s
+                buffer.put(PlaceholderSeen(verdict.value, placeholder_total))
+            continue
+        buffer.put(CapturedFrame(index, raw.mono_s, raw.main, raw.lores, buffer.dropped, placeholder_total))
+        index += 1
+
+
 def capture_main(camera_id: str, source: SourceConfig, conn: Connection, queue_size: int, log_level: int) -> None:
     """Entry point of the child process: read frames until the source fails or ends."""
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s capture[{camera_id}] %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     # File replay without pacing must not lose frames, so it waits for analysis instead.
     drop_oldest = not (source.kind is SourceKind.FILE and not source.realtime)
     buffer = _FrameBuffer(queue_size, drop_oldest)
     sender = threading.Thread(target=_sender, args=(buffer, conn), name="capture-sender", daemon=True)
     sender.start()
+
     reader = make_source(source)
-    placeholders = PlaceholderFilter()
-    placeholder_total = 0
-    last_placeholder_note = -1.0
-    index = 0
     final: CaptureMessage
     try:
         reader.open()
         logger.info("capture started: %s", source.describe())
-        while not buffer.closed:
-            raw = reader.read()
-            verdict = placeholders.classify(raw.lores if raw.lores is not None else raw.main)
-            if verdict is not FrameVerdict.LIVE:
-                placeholder_total += 1
-                if raw.mono_s - last_placeholder_note >= 1.0:
-                    last_placeholder_note = raw.mono_s
-                    buffer.put(PlaceholderSeen(verdict.value, placeholder_total))
-                continue
-            buffer.put(CapturedFrame(index, raw.mono_s, raw.main, raw.lores, buffer.dropped, placeholder_total))
-            index += 1
+        _read_frames(reader, buffer)
         final = CaptureEnded()
     except EndOfStream:
         logger.info("capture reached the end of %s", source.describe())
@@ -161,6 +168,7 @@ def capture_main(camera_id: str, source: SourceConfig, conn: Connection, queue_s
             reader.close()
         except Exception as exc:  # noqa: BLE001 - closing a broken device must not hide the first error
             logger.debug("closing the source failed: %s", mask_urls_in_text(str(exc)))
+
     buffer.put(final)
     buffer.close()
     sender.join(timeout=5.0)

@@ -105,7 +105,7 @@ class FileSource(FrameSource):
             if delay > 0:
                 time.sleep(delay)
             return RawFrame(_bgr(frame), None, time.monotonic())
-        # Unpaced replay: the file's own timeline, so analysis sees the true frame spacing.
+        # Unpaced replay: the file's own timeline, so analysis gets the true frame spacing.
         return RawFrame(_bgr(frame), None, due)
 
     def close(self) -> None:

@@ -71,7 +71,7 @@ def query_adjtimex() -> bool | None:
 
 
 class ClockSync:
-    """Cached answer to "is the wall clock trustworthy?", refreshed every ``refresh_s``."""
+    """Cached check of whether the wall clock is synchronised, refreshed every ``refresh_s``."""
 
     def __init__(self, refresh_s: float = 60.0) -> None:
         self._refresh_s = refresh_s

@@ -68,7 +68,7 @@ _INFERENCE_WINDOW = 200
 
 
 class Analyzer(Protocol):
-    """What the worker needs from perception's CameraAnalyzer."""
+    """Part of perception's CameraAnalyzer that the worker calls."""
 
     def process(self, frame_bgr: Frame, mono_s: float) -> Any: ...
 
@@ -76,7 +76,7 @@ class Analyzer(Protocol):
 
 
 class MediaHooks(Protocol):
-    """What the worker needs from the media pipeline (``edge_agent.media.pipeline.CameraMedia``)."""
+    """Part of the media pipeline (``edge_agent.media.pipeline.CameraMedia``) that the worker calls."""
 
     def start(self) -> None: ...
 
@@ -110,6 +110,7 @@ class WorkerCounters:
     placeholder_frames: int = 0
     capture_restarts: int = 0
     analyzer_errors: int = 0
+    hook_errors: int = 0
     inference_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_INFERENCE_WINDOW))
     frames_since_stats: int = 0
 
@@ -148,7 +149,6 @@ class CameraWorker:
         self._next_capture_start = 0.0
         self._capture_started_at = 0.0
         self._capture_dropped_base = 0
-        self._last_dropped_seen = 0
         self._source_ended = False
         self.online = False
         self._online_since = 0.0
@@ -269,7 +269,6 @@ class CameraWorker:
         self._capture = capture
         self._capture_started_at = time.monotonic()
         self._capture_dropped_base = self.counters.frames_dropped
-        self._last_dropped_seen = 0
         logger.debug("%s: capture process %s started", self.camera_id, capture.pid)
 
     def _stop_capture(self) -> None:
@@ -300,7 +299,16 @@ class CameraWorker:
         self._check_stall(time.monotonic())
 
     def _on_frame(self, frame: CapturedFrame) -> None:
-        now = time.monotonic()
+        self._mark_progress(time.monotonic())
+        self.counters.frames_dropped = self._capture_dropped_base + frame.dropped_total
+        self.counters.frames_total += 1
+        self.counters.frames_since_stats += 1
+        self._frame_mono = frame.mono_s
+        self._last_frame = frame.main
+        self._run_frame_hooks(frame)
+        self._analyse(frame)
+
+    def _mark_progress(self, now: float) -> None:
         self.last_frame_mono = now
         if not self.online:
             self.online = True
@@ -309,16 +317,18 @@ class CameraWorker:
             self._stats_requested.set()
         elif now - self._online_since >= self.camera.stall_timeout_s:
             self._capture_backoff.reset()
-        self.counters.frames_dropped = self._capture_dropped_base + frame.dropped_total
-        self.counters.frames_total += 1
-        self.counters.frames_since_stats += 1
-        self._frame_mono = frame.mono_s
-        self._last_frame = frame.main
+
+    def _run_frame_hooks(self, frame: CapturedFrame) -> None:
         for hook in self.frame_hooks:
             try:
                 hook(frame.main, frame.mono_s)
             except Exception:
-                logger.exception("%s: frame hook %r failed", self.camera_id, hook)
+                self.counters.hook_errors += 1
+                if self.counters.hook_errors <= 3 or self.counters.hook_errors % 100 == 0:
+                    logger.exception("%s: frame hook %r failed (%d failures so far)",
+                                     self.camera_id, hook, self.counters.hook_errors)
+
+    def _analyse(self, frame: CapturedFrame) -> None:
         analysed = frame.lores if frame.lores is not None else frame.main
         assert self._analyzer is not None
         try:
@@ -335,7 +345,7 @@ class CameraWorker:
                 self.counters.inference_ms.append(float(result.inference_ms))
         for update in result.updates:
             self._emit_update(update)
-        for crossing in getattr(result, "crossings", ()) or ():
+        for crossing in result.crossings:
             if self._counts is not None and crossing.line in self._counts.lines:
                 self._counts.add(crossing.line, crossing.label, crossing.direction)
 

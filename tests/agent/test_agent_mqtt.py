@@ -192,7 +192,7 @@ def test_retained_command_ignored_and_cleared(
     finally:
         agent.close()
         results.close()
-    # The broker no longer holds the retained command.
+    # The broker no longer keeps the retained command.
     probe = Subscriber(mosquitto, camera_id, (TopicKind.COMMAND,))
     time.sleep(1.0)
     probe.close()

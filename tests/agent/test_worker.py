@@ -1,0 +1,180 @@
+"""The camera worker with a scripted analyzer: events, counts, commands and offline handling.
+
+The broker address points at a closed port, so everything the worker produces stays in
+its outbox, where the test reads it back.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from edge_agent.analysis import FrameResult
+from edge_agent.config import AgentConfig, CameraConfig
+from edge_agent.core.lifecycle import EventUpdate
+from edge_agent.core.zones import Crossing, CrossingDirection
+from edge_agent.runtime.clock import ClockSync
+from edge_agent.runtime.worker import CameraWorker
+from metro_common.messages import (
+    CommandMessage,
+    CommandName,
+    CommandResultMessage,
+    CountsMessage,
+    EndReason,
+    EventKind,
+    EventMessage,
+    decode,
+    utc_now,
+)
+from metro_common.topics import parse_topic
+from tests.agent.harness import make_clip
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class ScriptedAnalyzer:
+    """Opens one event at frame 2, updates it at frame 4, counts a crossing at frame 5."""
+
+    def __init__(self) -> None:
+        self.event_id = uuid.uuid4()
+        self.frames = 0
+        self.open = False
+        self.ended_with: list[EndReason] = []
+
+    def _update(self, kind: EventKind, mono_s: float, reason: EndReason | None = None) -> EventUpdate:
+        return EventUpdate(
+            event_id=self.event_id, kind=kind, track_id=1, label="person", score=0.9, box=(10.0, 20.0, 60.0, 200.0),
+            frame_width=768, frame_height=576, zones=("footpath",), start_mono=0.2,
+            end_mono=mono_s if kind is EventKind.END else None, end_reason=reason,
+        )
+
+    def process(self, frame_bgr: object, mono_s: float) -> FrameResult:
+        self.frames += 1
+        updates, crossings = [], []
+        if self.frames == 2:
+            self.open = True
+            updates.append(self._update(EventKind.NEW, mono_s))
+        if self.frames == 4:
+            updates.append(self._update(EventKind.UPDATE, mono_s))
+        if self.frames == 5:
+            crossings.append(Crossing("gate", 1, "person", CrossingDirection.TO_RIGHT, mono_s))
+        return FrameResult(updates, crossings, motion=True, detector_ran=True, inference_ms=12.5, detections=[])
+
+    def end_all(self, reason: EndReason, mono_s: float) -> list[EventUpdate]:
+        self.ended_with.append(reason)
+        if not self.open:
+            return []
+        self.open = False
+        return [self._update(EventKind.END, mono_s, reason)]
+
+
+class NeverEndingAnalyzer(ScriptedAnalyzer):
+    """Loses its events the way a crashed process does: end_all ends nothing."""
+
+    def end_all(self, reason: EndReason, mono_s: float) -> list[EventUpdate]:
+        return []
+
+
+def make_worker(tmp_path: Path, clip: Path, analyzer: ScriptedAnalyzer) -> CameraWorker:
+    camera = CameraConfig.model_validate({
+        "camera_id": "cam-worker", "name": "worker", "lat": -5.1, "lon": 105.3,
+        "source": {"kind": "file", "path": str(clip), "realtime": False},
+        "analysis": {"lines": [{"name": "gate", "a": [0.0, 0.5], "b": [1.0, 0.5]}]},
+    })
+    agent = AgentConfig.model_validate({
+        "device_id": "pi-test", "data_dir": str(tmp_path / "data"), "cameras": [camera.model_dump()],
+        "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}", "reconnect_min_s": 5, "reconnect_max_s": 5},
+        "counts_interval_s": 3600,
+    })
+    return CameraWorker(agent, agent.cameras[0], lambda camera: analyzer, ClockSync(), reload_camera=lambda camera_id: camera)
+
+
+def command(name: CommandName, expires_in_s: float = 60) -> CommandMessage:
+    now = utc_now()
+    return CommandMessage(camera_id="cam-worker", command_id=uuid.uuid4(), name=name, issued_at=now,
+                          expires_at=now + timedelta(seconds=expires_in_s))
+
+
+def wait_for(condition, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def test_worker_stores_events_counts_and_results(tmp_path: Path, media_dir: Path) -> None:
+    clip = make_clip(tmp_path / "clip.avi", media_dir / "opencv_vtest.avi", 8)
+    analyzer = ScriptedAnalyzer()
+    worker = make_worker(tmp_path, clip, analyzer)
+    worker.start()
+    try:
+        wait_for(lambda: worker.counters.frames_total == 8 and not worker.online, 30)
+        worker._enqueue_command(command(CommandName.SNAPSHOT))
+        worker._enqueue_command(command(CommandName.RELOAD_CONFIG, expires_in_s=-1))
+        worker._enqueue_command(command(CommandName.RELOAD_CONFIG))
+        wait_for(lambda: worker.outbox.depth() >= 5, 10)
+        stats = worker.build_stats(time.monotonic())
+    finally:
+        worker.stop(0.0)
+
+    assert analyzer.ended_with[0] is EndReason.CAMERA_OFFLINE
+    messages = stored_messages_after_stop(tmp_path)
+    events = [m for m in messages if isinstance(m, EventMessage)]
+    assert [e.kind for e in events] == [EventKind.NEW, EventKind.UPDATE, EventKind.END]
+    assert [e.seq for e in events] == [0, 1, 2]
+    assert events[2].end_reason is EndReason.CAMERA_OFFLINE
+    assert {e.start_ts for e in events} == {events[0].start_ts}
+
+    results = [m for m in messages if isinstance(m, CommandResultMessage)]
+    assert [(r.ok, r.detail) for r in results] == [
+        (False, "snapshot not available"),
+        (True, "reloaded: no analysis or source change"),
+    ]
+
+    counts = [m for m in messages if isinstance(m, CountsMessage)]
+    assert [(c.line, [(i.label, i.direction, i.count) for i in c.counts]) for c in counts] == [("gate", [("person", "in", 1)])]
+    assert counts[0].seq == 3
+
+    assert stats.frames_total == 8
+    assert stats.detector_calls == 8
+    assert stats.inference_ms == 12.5
+    assert stats.outbox_depth >= 5
+    assert stats.camera_online is False
+
+
+def stored_messages_after_stop(tmp_path: Path) -> list[object]:
+    from edge_agent.outbox import Outbox
+
+    outbox = Outbox(tmp_path / "data" / "outbox" / "cam-worker.sqlite")
+    try:
+        messages = []
+        for stored in outbox.pending(limit=1000):
+            camera_id, kind = parse_topic(stored.topic)
+            messages.append(decode(kind, stored.payload, camera_id))
+        return messages
+    finally:
+        outbox.close()
+
+
+def test_worker_restart_ends_orphaned_events(tmp_path: Path, media_dir: Path) -> None:
+    clip = make_clip(tmp_path / "clip.avi", media_dir / "opencv_vtest.avi", 3)
+    analyzer = NeverEndingAnalyzer()
+    worker = make_worker(tmp_path, clip, analyzer)
+    worker.start()
+    wait_for(lambda: worker.counters.frames_total == 3, 30)
+    worker.stop(0.0)
+
+    restarted = make_worker(tmp_path, clip, ScriptedAnalyzer())
+    restarted.start()
+    restarted.stop(0.0)
+    events = [m for m in stored_messages_after_stop(tmp_path) if isinstance(m, EventMessage) and m.event_id == analyzer.event_id]
+    assert [e.kind for e in events] == [EventKind.NEW, EventKind.END]
+    assert events[1].end_reason is EndReason.SHUTDOWN
+    assert events[1].end_ts == events[0].ts
