@@ -24,12 +24,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hub import i18n
+from hub.app import START_HOOKS
 from hub.auth.deps import current_user
 from hub.auth.devices import require_device
 from hub.db import session_scope
 from hub.errors import ApiError
 from hub.media.live import LiveFrame, LiveRelay
 from hub.media.models import EventMedia, MediaObject
+from hub.media.retention import start_media_retention
 from hub.media.store import EXTENSIONS, MediaFileStore, MediaTypeError, check_sha256, sniff_content_type
 from hub.models import Camera, Event, User
 from hub.web.render import render
@@ -39,6 +41,8 @@ from metro_common.topics import TopicError, validate_camera_id
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["media"])
+if start_media_retention not in START_HOOKS:
+    START_HOOKS.append(start_media_retention)
 UserDep = Annotated[User, Depends(current_user)]
 
 LIVE_FRAME_MAX_BYTES = 2 * 1024 * 1024
