@@ -18,6 +18,7 @@ from hub.complaints.catalog import CLASSIFICATIONS
 from hub.complaints.codes import normalise_tracking_code
 from hub.complaints.models import Complaint
 from hub.complaints.retention import start_retention
+from hub.conference.routes import timeline_entries
 from hub.deps import NowDep, SessionDep
 from hub.errors import ApiError, request_language
 from hub.web.render import render
@@ -146,6 +147,7 @@ def _detail_context(request: Request, session: Any, complaint: Complaint, viewer
         "may_act": viewer.may_act and getattr(request.state.user, "role", "") in ("operator", "admin"),
         "rules": workflow.RULES,
         "is_opd": viewer.kind == "opd",
+        "conference_entries": timeline_entries(session, "complaint", str(complaint.id), language),
     }
 
 

@@ -16,6 +16,7 @@ from hub.api.commands import issue_command
 from hub.api.events import EventFilter, list_events_page, load_event_detail
 from hub.api.schemas import CommandCreate, camera_public, command_public, event_public, health_sample
 from hub.auth.deps import CurrentUser, OperatorUser
+from hub.conference.routes import timeline_entries
 from hub.deps import NowDep, SessionDep, SettingsDep
 from hub.errors import ApiError, request_language
 from hub.models import Camera, CameraHealthSample, Command, Event
@@ -94,7 +95,8 @@ def event_page(event_id: str, request: Request, user: CurrentUser, session: Sess
         detail = load_event_detail(session, event_id)
     except ApiError as error:
         return render_api_error(request, error)
-    return render(request, "event.html", {"event": detail})
+    entries = timeline_entries(session, "event", str(detail.id), request_language(request))
+    return render(request, "event.html", {"event": detail, "conference_entries": entries})
 
 
 @router.get("/cameras/{camera_id}", response_class=HTMLResponse)

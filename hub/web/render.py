@@ -39,8 +39,10 @@ NAV_LINKS: list[NavLink] = [
     NavLink("/", "nav.dashboard"),
     NavLink("/events", "nav.events"),
     NavLink("/map", "nav.map"),
-    # Pages of the media, complaints and conference packages, listed here so that
-    # operators reach them from every page. The media package registers "nav.live".
+    # Pages of the media, complaints and conference packages, listed here once so that
+    # their own templates add no links of their own. Every role may open them: viewers
+    # watch the video wall, OPD members see their own part of the Lapor Yai queue, and
+    # viewers join conferences they are invited to. The media package registers "nav.live".
     NavLink("/live", "nav.live"),
     NavLink("/operator/laporan", "nav.complaints"),
     NavLink("/konferensi", "nav.conferences"),
@@ -102,7 +104,7 @@ i18n.register(
         "nav.cameras": ("Kamera", "Cameras"),
         "nav.events": ("Kejadian", "Events"),
         "nav.map": ("Peta", "Map"),
-        "nav.complaints": ("Pengaduan", "Complaints"),
+        "nav.complaints": ("Laporan Warga", "Citizen reports"),
         "nav.conferences": ("Konferensi", "Conferences"),
         "nav.login": ("Masuk", "Log in"),
         "nav.logout": ("Keluar", "Log out"),
