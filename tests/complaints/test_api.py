@@ -369,3 +369,45 @@ def test_opd_member_admin(app, client: TestClient) -> None:  # type: ignore[no-u
     assert client.get("/api/v1/complaints/opd-members").json()["items"] == [{"user_id": officer_id, "username": "petugas-dishub", "opd_code": "dishub"}]
     assert client.delete(f"/api/v1/complaints/opd-members/{officer_id}", headers=headers).status_code == 200
     assert client.get("/api/v1/complaints/opd-members").json()["items"] == []
+
+
+def test_concurrent_actions_one_wins(app, client: TestClient) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hub.complaints import service, workflow
+    from hub.complaints.catalog import load_catalog
+    from hub.errors import ApiError
+
+    complaint_id = _id_of(app, submit(client, csrf(client)).json()["tracking_code"])
+    settings = app.state.complaint_settings
+    catalog = load_catalog(settings)
+    staff = service.Viewer("staff", None, None, "uji")
+
+    def act(action: workflow.Action) -> str:
+        with app.state.session_factory() as session:
+            request = workflow.TransitionRequest(action, 1, note="catatan")
+            try:
+                service.transition(session, complaint_id, request, viewer=staff, catalog=catalog, settings=settings, now=datetime.now(UTC))
+            except ApiError as exc:
+                return exc.code
+            return "ok"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(act, [workflow.Action.VERIFY, workflow.Action.POSTPONE]))
+    assert outcomes == ["ok", "stale_update"]
+    with app.state.session_factory() as session:
+        stored = session.get(Complaint, complaint_id)
+        assert stored.version == 2
+        history = session.scalars(select(ComplaintHistory).where(ComplaintHistory.complaint_id == complaint_id)).all()
+        assert len(history) == 2
+
+
+def test_concurrent_replay_same_code(client: TestClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = csrf(client)
+    key = f"concurrent-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        responses = list(pool.map(lambda _: submit(client, token, key=key), range(3)))
+    assert sorted(r.status_code for r in responses) == [200, 200, 201]
+    assert len({r.json()["tracking_code"] for r in responses}) == 1
