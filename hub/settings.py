@@ -32,6 +32,7 @@ class HubSettings(BaseSettings):
     mqtt_session_expiry_s: int = Field(7 * 86400, ge=0, description="How long the broker keeps this worker's session and queued messages while it is away, seconds (MQTT 5)")
     mqtt_keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive interval, seconds")
     health_retention_days: int = Field(30, ge=1, le=3650, description="Camera health samples older than this are deleted, days")
+    event_retention_days: int = Field(30, ge=1, le=3650, description="Events that ended longer ago than this are deleted with their media links, days")
     command_ttl_s: int = Field(60, gt=0, le=86400, description="Commands to agents expire this long after they are issued, seconds")
     secret_key: SecretStr = Field(SecretStr(_DEV_SECRET), description="Key for session cookies and CSRF tokens")
     default_language: str = Field("id", pattern="^(id|en)$", description="Language of pages and messages: id (Bahasa Indonesia) or en")

@@ -21,6 +21,7 @@ from hub import metrics
 from hub.auth.sessions import purge_expired
 from hub.cameras.status import effective_state
 from hub.db import session_scope
+from hub.event_retention import purge_expired_events
 from hub.ingest.broker import EmbeddedBroker
 from hub.ingest.client import ClientOptions, HubMqttClient
 from hub.ingest.endpoint import BrokerEndpoint, parse_broker_url
@@ -73,7 +74,7 @@ def live_listener(live: LiveBroadcaster) -> Callable[[StoreResult], None]:
 async def _watch_heartbeats(app: FastAPI, settings: HubSettings) -> None:
     """Announce cameras whose effective state changed because their heartbeats stopped.
 
-    The same loop runs ``housekeeping`` about once an hour.
+    The same loop runs ``housekeeping`` and the event retention about once an hour.
     """
     last: dict[str, str] = {}
     rounds = 0
@@ -83,6 +84,9 @@ async def _watch_heartbeats(app: FastAPI, settings: HubSettings) -> None:
             states = await asyncio.to_thread(_effective_states, app, settings, now)
             if rounds % int(3600 / WATCHDOG_INTERVAL_S) == 0:
                 await asyncio.to_thread(housekeeping, app.state.session_factory, now, settings.health_retention_days)
+                await asyncio.to_thread(
+                    purge_expired_events, app.state.session_factory, settings.media_dir, now, settings.event_retention_days
+                )
         except SQLAlchemyError as exc:
             log.warning("Heartbeat check failed, retrying in %.0f s: %s", WATCHDOG_INTERVAL_S, exc)
             states = last
