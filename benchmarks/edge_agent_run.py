@@ -40,6 +40,7 @@ from benchmarks.harness import (
     Broker,
     Headline,
     broker_from_option,
+    exit_cleanly_on_sigterm,
     machine_summary,
     percentile,
     stop_process,
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker", default=None, help="HOST:PORT of an existing broker; default: a private Mosquitto")
     parser.add_argument("--skip-latency", action="store_true", help="measure only memory")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
 
     print(f"machine: {machine_summary()}")
     with broker_from_option(args.broker) as broker:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.harness import MEDIA, MODELS, Headline, machine_summary
+from benchmarks.harness import MEDIA, MODELS, Headline, exit_cleanly_on_sigterm, machine_summary
 
 CLIP = MEDIA / "intel_car-detection.mp4"
 MODEL = MODELS / "yolox_nano.onnx"
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads (agent default 2)")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
 
     print(f"machine: {machine_summary()}")
     detector = make_detector(args.threads)

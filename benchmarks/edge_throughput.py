@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.harness import MEDIA, MODELS, Headline, interleave, machine_summary, median
+from benchmarks.harness import MEDIA, MODELS, Headline, exit_cleanly_on_sigterm, interleave, machine_summary, median
 
 CLIP = MEDIA / "opencv_vtest.avi"
 MODEL = MODELS / "yolox_nano.onnx"
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads (agent default 2)")
     parser.add_argument("--limit-only", action="store_true", help="measure only the ONNX Runtime limit")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
 
     print(f"machine: {machine_summary()}")
     frames = read_frames(CLIP, args.frames)

@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -99,6 +100,18 @@ def interleave(variants: dict[str, Callable[[], float]], rounds: int) -> dict[st
             results[name].append(value)
             print(f"  round {index + 1}/{rounds} {name}: {value:.4g}", flush=True)
     return results
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so a stopped benchmark still drops its database and stops its children.
+
+    A benchmark started in the background ignores SIGINT, so SIGTERM is how it is stopped.
+    """
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
 
 
 def machine_summary() -> str:

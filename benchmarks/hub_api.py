@@ -32,6 +32,7 @@ from sqlalchemy import insert
 from benchmarks.harness import (
     ROOT,
     Headline,
+    exit_cleanly_on_sigterm,
     free_port,
     machine_summary,
     private_mosquitto,
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per URL, seconds")
     parser.add_argument("--connections", type=int, default=4, help="concurrent wrk connections")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
 
     from benchmarks.mqtt_load import camera_ids
     from hub.api.events import encode_cursor

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from benchmarks.harness import (
     Headline,
     broker_from_option,
+    exit_cleanly_on_sigterm,
     machine_summary,
     percentile,
     run_id,
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="publishing time, seconds")
     parser.add_argument("--broker", default=None, help="HOST:PORT of an existing broker; default: a private Mosquitto")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
 
     run = run_id()
     cameras = camera_ids(run, CAMERAS)

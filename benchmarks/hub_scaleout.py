@@ -20,6 +20,7 @@ from benchmarks.harness import (
     Broker,
     Headline,
     broker_from_option,
+    exit_cleanly_on_sigterm,
     interleave,
     machine_summary,
     median,
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per variant")
     parser.add_argument("--broker", default=None, help="HOST:PORT of an existing broker; default: a private Mosquitto")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
     per_camera = max(1, args.messages // (3 * CAMERAS))
 
     print(f"machine: {machine_summary()}")

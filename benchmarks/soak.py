@@ -31,7 +31,16 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.edge_agent_run import agent_config, memory_kib, process_tree
-from benchmarks.harness import MEDIA, ROOT, Headline, machine_summary, median, parse_broker, stop_process
+from benchmarks.harness import (
+    MEDIA,
+    ROOT,
+    Headline,
+    exit_cleanly_on_sigterm,
+    machine_summary,
+    median,
+    parse_broker,
+    stop_process,
+)
 
 TARGET_GROWTH = 0.10
 SAMPLES_COMPARED = 5
@@ -63,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip", type=Path, default=MEDIA / "opencv_vtest.avi", help="video file replayed in a loop")
     parser.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT of the broker")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
     broker = parse_broker(args.broker)
     run = uuid.uuid4().hex[:8]
     camera_id = f"bench-{run}-0"
