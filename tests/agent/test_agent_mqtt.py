@@ -15,6 +15,7 @@ from metro_common.messages import (
     CommandMessage,
     CommandName,
     CommandResultMessage,
+    EndReason,
     EventKind,
     EventMessage,
     StatsMessage,
@@ -141,7 +142,8 @@ def test_outbox_survives_sigkill_and_replays_in_order(
     dead_broker = {"METRO_EDGE_MQTT__URL": f"mqtt://127.0.0.1:{free_port()}"}
     first = AgentProcess(config, tmp_path / "agent-1.log", env=dead_broker)
     try:
-        first.wait_for_log("source ended", 90)
+        first.wait_for_log("camera offline (source ended)", 90)
+        time.sleep(0.5)
         first.kill()
     finally:
         first.close()
@@ -162,8 +164,13 @@ def test_outbox_survives_sigkill_and_replays_in_order(
     finally:
         second.close()
         subscriber.close()
-    delivered = [item.message().seq for item in subscriber.of_kind(TopicKind.EVENT)]  # type: ignore[attr-defined]
-    assert delivered == stored_seqs
+    delivered = [item.message() for item in subscriber.of_kind(TopicKind.EVENT)]
+    assert [event.seq for event in delivered[: len(stored_seqs)]] == stored_seqs  # type: ignore[attr-defined]
+    # Anything after the stored messages ends events that the kill left open.
+    for extra in delivered[len(stored_seqs):]:
+        assert isinstance(extra, EventMessage)
+        assert extra.kind is EventKind.END
+        assert extra.end_reason is EndReason.SHUTDOWN
     assert outbox_rows(tmp_path / "data", camera_id) == []
 
 
