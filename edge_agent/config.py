@@ -136,6 +136,9 @@ class CameraConfig(_Strict):
     )
     restart_initial_s: float = Field(1.0, gt=0, le=60, description="First capture restart delay, seconds")
     restart_max_s: float = Field(60.0, gt=0, le=3600, description="Largest capture restart delay, seconds")
+    mqtt_password_file: Path | None = Field(
+        None, description="Password file of this camera's MQTT user (its camera id); None uses mqtt.password_file"
+    )
     frame_queue_size: int = Field(
         2, ge=1, le=16, description="Frames waiting between capture and analysis; newer frames are dropped and counted when full"
     )
@@ -252,6 +255,16 @@ class AgentConfig(BaseSettings):
     def _check_device_id(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
             raise ValueError(f"invalid device_id {value!r}: use lowercase letters, digits or '-' (for example pi-07)")
+        return value
+
+    @field_validator("model_spec")
+    @classmethod
+    def _check_model_spec(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix.lower() not in (".yaml", ".yml"):
+            raise ValueError(
+                f"model_spec {str(value)!r} is not a YAML model spec; set model_spec to a spec such as "
+                "models/yolox_nano.yaml and put the ONNX weights file in model_path"
+            )
         return value
 
     @model_validator(mode="after")

@@ -137,9 +137,10 @@ class CameraWorker:
         self.counters = WorkerCounters()
         self.frame_hooks: list[FrameHook] = []
         self.outbox = Outbox(agent.outbox_dir() / f"{camera.camera_id}.sqlite", agent.outbox_max_messages)
-        self.link = CameraLink(
-            camera.camera_id, agent.mqtt, self.outbox, self._status, self._enqueue_command, self._on_connected
-        )
+        mqtt = agent.mqtt
+        if camera.mqtt_password_file is not None:
+            mqtt = mqtt.model_copy(update={"password_file": camera.mqtt_password_file})
+        self.link = CameraLink(camera.camera_id, mqtt, self.outbox, self._status, self._enqueue_command, self._on_connected)
         self._commands: queue.Queue[CommandMessage] = queue.Queue(maxsize=32)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -83,6 +83,7 @@ def test_password_read_from_file(tmp_path: Path) -> None:
         ("mqtt: {url: 'mqtt://u:p@x'}\n", "mqtt.url: mqtt url must not carry credentials"),
         ("mqtt: {pasword_file: /x}\n", "mqtt.pasword_file: Extra inputs are not permitted (remove this key"),
         ("stats_interval_s: 0\n", "stats_interval_s: Input should be greater than or equal to 1 (raise the value)"),
+        ("model_spec: /var/lib/metro-edge/models/yolox_nano.onnx\n", "model_spec: model_spec '/var/lib/metro-edge/models/yolox_nano.onnx' is not a YAML model spec"),
     ],
 )
 def test_config_problems_name_key_and_fix(tmp_path: Path, patch: str, expected: str) -> None:

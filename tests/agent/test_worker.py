@@ -178,3 +178,24 @@ def test_worker_restart_ends_orphaned_events(tmp_path: Path, media_dir: Path) ->
     assert [e.kind for e in events] == [EventKind.NEW, EventKind.END]
     assert events[1].end_reason is EndReason.SHUTDOWN
     assert events[1].end_ts == events[0].ts
+
+
+def test_camera_password_file_overrides_agent(tmp_path: Path) -> None:
+    shared, own = tmp_path / "shared-pw", tmp_path / "own-pw"
+    shared.write_text("shared\n")
+    own.write_text("own\n")
+    base = {"lat": -5.1, "lon": 105.3, "source": {"kind": "file", "path": str(tmp_path / "x.avi")}}
+    agent = AgentConfig.model_validate({
+        "device_id": "pi-test", "data_dir": str(tmp_path / "data"), "mqtt": {"password_file": str(shared)},
+        "cameras": [
+            {"camera_id": "cam-a", "name": "a", **base},
+            {"camera_id": "cam-b", "name": "b", "mqtt_password_file": str(own), **base},
+        ],
+    })
+    workers = [CameraWorker(agent, camera, lambda camera: ScriptedAnalyzer(), ClockSync()) for camera in agent.cameras]
+    try:
+        assert workers[0].link._config.read_password() == "shared"
+        assert workers[1].link._config.read_password() == "own"
+    finally:
+        for worker in workers:
+            worker.outbox.close()
