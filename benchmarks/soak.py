@@ -6,9 +6,11 @@ shared Mosquitto at 127.0.0.1:1883 unless ``--broker`` names another). Every
 PSS of the tree). A subscriber reads the camera's stats heartbeats for
 ``outbox_depth`` and ``outbox_dropped`` and counts the event messages.
 
-Pass criteria: the median tree PSS of the last 5 samples is less than 10% above the
-median of the first 5 samples after the warm-up, the last heartbeat before the stop
-shows an empty outbox with nothing dropped, and the agent exits with code 0 on SIGTERM.
+Pass criteria: the median tree PSS of the last third of the samples after the warm-up
+is less than 10% above the median of the first third, the last heartbeat before the
+stop shows an empty outbox with nothing dropped, and the agent exits with code 0 on
+SIGTERM. Thirds rather than single samples, because the clip encoder process comes
+and goes with events and moves the tree's memory by about 30 MB at a time.
 
 Run: ``.venv/bin/python -m benchmarks.soak [--minutes 20] [--warmup-minutes 3] [--clip FILE]``
 """
@@ -43,7 +45,7 @@ from benchmarks.harness import (
 )
 
 TARGET_GROWTH = 0.10
-SAMPLES_COMPARED = 5
+MIN_SAMPLES = 9
 
 
 class Heartbeats:
@@ -127,17 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     if crashed is not None:
         print(f"agent exited by itself with code {crashed} after {samples[-1][0] / 60 if samples else 0:.1f} min:\n{tail}")
     after_warmup = [s for s in samples if s[0] >= args.warmup_minutes * 60]
-    if len(after_warmup) < 2 * SAMPLES_COMPARED:
+    if len(after_warmup) < MIN_SAMPLES:
         print(f"only {len(after_warmup)} samples after the warm-up; run longer")
         print(Headline("edge_soak", "growth", float("nan"), TARGET_GROWTH).line())
         return 1
-    baseline = median([s[2] for s in after_warmup[:SAMPLES_COMPARED]])
-    final = median([s[2] for s in after_warmup[-SAMPLES_COMPARED:]])
+    third = len(after_warmup) // 3
+    baseline = median([s[2] for s in after_warmup[:third]])
+    final = median([s[2] for s in after_warmup[-third:]])
     growth = (final - baseline) / baseline
+    agent_growth = (median([s[1] for s in after_warmup[-third:]]) - median([s[1] for s in after_warmup[:third]])) / median(
+        [s[1] for s in after_warmup[:third]]
+    )
     depth = int(final_stats.get("outbox_depth", -1))  # type: ignore[call-overload]
     dropped = int(final_stats.get("outbox_dropped", -1))  # type: ignore[call-overload]
-    print(f"tree PSS after warm-up {baseline:.0f} MB, at the end {final:.0f} MB ({growth:+.1%}); "
-          f"agent RSS {after_warmup[0][1]:.0f} -> {samples[-1][1]:.0f} MB; peak tree PSS {max(s[2] for s in samples):.0f} MB")
+    print(f"tree PSS median of the first third after warm-up {baseline:.0f} MB, of the last third {final:.0f} MB "
+          f"({growth:+.1%}); agent RSS {agent_growth:+.1%} ({after_warmup[0][1]:.0f} -> {samples[-1][1]:.0f} MB); "
+          f"peak tree PSS {max(s[2] for s in samples):.0f} MB over {len(samples)} samples")
     print(f"{heartbeats.stats_count} heartbeats, {heartbeats.events} event messages; last heartbeat: outbox depth {depth}, "
           f"dropped {dropped}, frames dropped {final_stats.get('frames_dropped')}; exit code after SIGTERM {exit_code}")
     if exit_code != 0:
