@@ -107,14 +107,17 @@ class Agent:
         for camera_id, due in list(self._pending.items()):
             if now < due:
                 continue
-            worker = CameraWorker(
-                self.config, cameras[camera_id], self._analyzer_factory, self._clock,
-                media_factory=self._media_factory, reload_camera=self._reload_camera,
-            ) if camera_id not in self.workers else self.workers[camera_id]
+            worker: CameraWorker | None = None
             try:
+                worker = CameraWorker(
+                    self.config, cameras[camera_id], self._analyzer_factory, self._clock,
+                    media_factory=self._media_factory, reload_camera=self._reload_camera,
+                )
                 worker.start()
             except Exception:
                 logger.exception("%s: cannot start; retrying in %.0f s", camera_id, _START_RETRY_S)
+                if worker is not None:
+                    worker.outbox.close()
                 self._pending[camera_id] = now + _START_RETRY_S
                 continue
             self.workers[camera_id] = worker
@@ -138,15 +141,19 @@ class Agent:
         self._start_pending(time.monotonic())
         self._notifier.ready(self._status_line())
         last_status = ""
+        was_healthy = True
         while not self._stop.wait(_TICK_S):
             now = time.monotonic()
             if self._pending:
                 self._start_pending(now)
-            if self._healthy(now):
+            healthy = self._healthy(now)
+            if healthy:
                 self._notifier.watchdog()
-            else:
+            elif was_healthy:
                 stuck = [cid for cid, w in self.workers.items() if not (w.alive and now - w.loop_heartbeat < _STUCK_S)]
-                logger.error("camera loop stuck for %.0f s: %s; not feeding the systemd watchdog", _STUCK_S, ", ".join(stuck))
+                logger.error("camera loop stuck for %.0f s: %s; no longer feeding the systemd watchdog",
+                             _STUCK_S, ", ".join(stuck))
+            was_healthy = healthy
             status = self._status_line()
             if status != last_status:
                 self._notifier.status(status)

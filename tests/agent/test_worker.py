@@ -6,6 +6,7 @@ its outbox, where the test reads it back.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -17,7 +18,9 @@ from edge_agent.analysis import FrameResult
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.core.lifecycle import EventUpdate
 from edge_agent.core.zones import Crossing, CrossingDirection
+from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.clock import ClockSync
+from edge_agent.runtime.sdnotify import Notifier
 from edge_agent.runtime.worker import CameraWorker
 from metro_common.messages import (
     CommandMessage,
@@ -199,3 +202,50 @@ def test_camera_password_file_overrides_agent(tmp_path: Path) -> None:
     finally:
         for worker in workers:
             worker.outbox.close()
+
+
+class RecordingNotifier(Notifier):
+    def __init__(self) -> None:
+        super().__init__({})
+        self.sent: list[tuple[str, ...]] = []
+
+    def send(self, *fields: str) -> bool:
+        self.sent.append(fields)
+        return True
+
+
+def test_agent_isolates_a_camera_that_cannot_start(tmp_path: Path, media_dir: Path) -> None:
+    clip = make_clip(tmp_path / "clip.avi", media_dir / "opencv_vtest.avi", 20)
+    source = {"kind": "file", "path": str(clip), "loop": True}
+    config = AgentConfig.model_validate({
+        "device_id": "pi-test", "data_dir": str(tmp_path / "data"),
+        "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}", "reconnect_min_s": 5, "reconnect_max_s": 5},
+        "cameras": [
+            {"camera_id": "cam-good", "name": "good", "lat": -5.1, "lon": 105.3, "source": source},
+            {"camera_id": "cam-bad", "name": "bad", "lat": -5.1, "lon": 105.3, "source": source},
+        ],
+    })
+
+    def analyzers(camera: CameraConfig) -> ScriptedAnalyzer:
+        if camera.camera_id == "cam-bad":
+            raise RuntimeError("model file missing")
+        return ScriptedAnalyzer()
+
+    notifier = RecordingNotifier()
+    agent = Agent(config, analyzer_factory=analyzers, media_factory=lambda camera, publish: None, notifier=notifier)
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    try:
+        wait_for(lambda: "cam-good" in agent.workers and agent.workers["cam-good"].counters.frames_total >= 5, 30)
+        wait_for(lambda: ("WATCHDOG=1",) in notifier.sent, 10)
+        assert "cam-bad" not in agent.workers
+        assert "cam-bad" in agent._pending
+        assert agent._healthy(time.monotonic()) is True
+        agent.workers["cam-good"].loop_heartbeat = time.monotonic() - 60
+        assert agent._healthy(time.monotonic()) is False
+    finally:
+        agent.request_stop()
+        runner.join(timeout=30)
+    assert notifier.sent[0][0] == "READY=1"
+    assert "cam-bad not started" in notifier.sent[0][1]
+    assert ("STOPPING=1",) in notifier.sent
