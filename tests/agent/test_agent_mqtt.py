@@ -221,6 +221,10 @@ def test_expired_command_ignored(tmp_path: Path, mosquitto: tuple[str, int], mod
         answer = results.wait_for(lambda item: item.kind is TopicKind.COMMAND_RESULT, 15).message()
         assert isinstance(answer, CommandResultMessage)
         assert answer.command_id == valid.command_id
+        # The media pipeline stores a snapshot of the latest frame and returns its reference.
+        assert answer.ok is True, answer.detail
+        assert answer.media is not None
+        assert answer.media.content_type == "image/jpeg"
         time.sleep(0.5)
         assert len(results.of_kind(TopicKind.COMMAND_RESULT)) == 1
         assert f"ignoring command {expired.command_id}" in agent.log_text()
