@@ -1,10 +1,10 @@
 """Fault drills across real components: agent on the car clip, private Mosquitto, ``metro-hub serve``.
 
-Every drill disturbs one component while the agent publishes, then checks the hub
+Every drill disturbs one component while the agent publishes. Then it checks the hub
 database against the session's undisturbed run: the same events with the same labels,
-all ended, and every event at the last seq the agent published for it (an independent
-persistent subscriber records what was published). Each drill prints a ``MEASURED``
-line; docs/reliability.md records them.
+all ended, and every event at the last seq the agent published for it. An independent
+persistent subscriber records what was published. Each drill prints a ``MEASURED``
+line, and docs/reliability.md records them.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def test_hub_stopped_mid_clip(drill: Drill, baseline: RunSummary, sig: signal.Si
     wait_first_event(drill)
 
     code = drill.hub.stop(sig)
-    # uvicorn (0.29 and later) shuts down cleanly on SIGTERM, then re-raises the signal, so the code is -15.
+    # uvicorn (0.55 here) shuts down cleanly on SIGTERM and then raises the signal again, so the code is -15.
     assert code == -sig
     clean_stop = f"MQTT client {drill.hub.env['METRO_HUB_MQTT_CLIENT_ID']} stopped"
     assert (clean_stop in drill.hub.log_text()) is (sig is signal.SIGTERM)
