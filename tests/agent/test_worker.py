@@ -249,3 +249,30 @@ def test_agent_isolates_a_camera_that_cannot_start(tmp_path: Path, media_dir: Pa
     assert notifier.sent[0][0] == "READY=1"
     assert "cam-bad not started" in notifier.sent[0][1]
     assert ("STOPPING=1",) in notifier.sent
+
+
+def test_reload_applies_analysis_change(tmp_path: Path, media_dir: Path) -> None:
+    clip = make_clip(tmp_path / "clip.avi", media_dir / "opencv_vtest.avi", 4)
+    analyzers: list[ScriptedAnalyzer] = []
+
+    def make_analyzer(camera: CameraConfig) -> ScriptedAnalyzer:
+        analyzers.append(ScriptedAnalyzer())
+        return analyzers[-1]
+
+    worker = make_worker(tmp_path, clip, ScriptedAnalyzer())
+    worker._analyzer_factory = make_analyzer
+    changed = worker.camera.model_copy(update={
+        "analysis": worker.camera.analysis.model_copy(update={"lines": ()}),
+        "name": "renamed",
+    })
+    worker._reload_camera = lambda camera_id: changed
+    worker.start()
+    try:
+        worker._enqueue_command(command(CommandName.RELOAD_CONFIG))
+        wait_for(lambda: worker.outbox.depth() >= 1 and worker.camera is changed, 10)
+    finally:
+        worker.stop(0.0)
+    results = [m for m in stored_messages_after_stop(tmp_path) if isinstance(m, CommandResultMessage)]
+    assert len(analyzers) == 2  # one at start, a fresh one for the new analysis settings
+    assert results[0].ok is True
+    assert results[0].detail == "reloaded: analysis applied; restart the agent to apply name"
