@@ -61,7 +61,7 @@ def default_media_factory(config: AgentConfig) -> MediaFactory:
 
 
 class Agent:
-    """Runs every enabled camera of one config until ``request_stop()`` or SIGTERM."""
+    """Supervisor of every enabled camera in one config; runs until ``request_stop()`` or SIGTERM."""
 
     def __init__(
         self,

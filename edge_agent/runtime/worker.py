@@ -116,7 +116,7 @@ class WorkerCounters:
 
 
 class CameraWorker:
-    """Runs one camera until ``stop()``; safe to start several side by side."""
+    """Worker of one camera, running until ``stop()``; several run side by side."""
 
     def __init__(
         self,
