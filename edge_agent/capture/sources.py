@@ -120,7 +120,11 @@ class FileSource(FrameSource):
 
 
 class StreamSource(FrameSource):
-    """RTSP or HTTP (MJPEG, HLS, a served file) through OpenCV's FFmpeg backend, with timeouts."""
+    """RTSP or HTTP (MJPEG, HLS, a served file) through OpenCV's FFmpeg backend, with timeouts.
+
+    NOTE: the tests exercise this class with MJPEG over HTTP only; RTSP goes through the
+    same FFmpeg calls but has not run against an RTSP server or camera here.
+    """
 
     def __init__(self, config: SourceConfig) -> None:
         assert config.url is not None  # guaranteed by SourceConfig validation
