@@ -525,8 +525,10 @@ class CameraWorker:
             if name is CommandName.RELOAD_CONFIG:
                 return self._reload_config()
             if name is CommandName.SNAPSHOT:
-                if self.media is None or self._last_frame is None:
-                    return False, "snapshot not available", None
+                if self.media is None:
+                    return False, "snapshot not available: the media pipeline is off", None
+                if self._last_frame is None:
+                    return False, "snapshot not available: no frame received yet", None
                 refs = self.media.take_snapshot(self._last_frame)
                 if refs.snapshot is None:
                     return False, "snapshot could not be stored", None

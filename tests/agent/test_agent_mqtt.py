@@ -210,10 +210,11 @@ def test_expired_command_ignored(tmp_path: Path, mosquitto: tuple[str, int], mod
     camera_id = unique_camera_id("it-expcmd")
     config = write_config(tmp_path, [{"camera_id": camera_id, "source": {"kind": "file", "path": str(clip), "loop": True}}],
                           broker=mosquitto, model_path=model_path)
-    results = Subscriber(mosquitto, camera_id, (TopicKind.COMMAND_RESULT, TopicKind.STATUS))
+    results = Subscriber(mosquitto, camera_id, (TopicKind.COMMAND_RESULT, TopicKind.STATS))
     agent = AgentProcess(config, tmp_path / "agent.log")
     try:
-        results.wait_for(is_status(CameraState.ONLINE), 30)
+        # A snapshot needs a frame, so wait until the camera itself is online.
+        results.wait_for(lambda item: item.kind is TopicKind.STATS and item.message().camera_online, 30)  # type: ignore[attr-defined]
         expired = command(camera_id, CommandName.SNAPSHOT, -5)
         valid = command(camera_id, CommandName.SNAPSHOT, 60)
         publish(mosquitto, topic(camera_id, TopicKind.COMMAND), encode(expired))

@@ -137,7 +137,7 @@ def test_worker_stores_events_counts_and_results(tmp_path: Path, media_dir: Path
 
     results = [m for m in messages if isinstance(m, CommandResultMessage)]
     assert [(r.ok, r.detail) for r in results] == [
-        (False, "snapshot not available"),
+        (False, "snapshot not available: the media pipeline is off"),
         (True, "reloaded: no analysis or source change"),
     ]
 
