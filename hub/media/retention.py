@@ -128,7 +128,11 @@ def plan_retention(items: Sequence[MediaItem], policy: HubRetentionPolicy, now: 
 
 
 def load_items(session: Session) -> list[MediaItem]:
-    """Describe every stored media file, marking those linked to an active event as protected."""
+    """Describe every stored media file, marking those linked to an active event as protected.
+
+    NOTE: this loads one row per file on every run and has not been measured at scale.
+    With millions of files, the age rule belongs in SQL and the quota walk in batches.
+    """
     kinds: dict[str, set[str]] = {}
     protected: set[str] = set()
     links = session.execute(
