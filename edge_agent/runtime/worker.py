@@ -157,6 +157,7 @@ class CameraWorker:
         self.loop_heartbeat = time.monotonic()
         self._last_frame: Frame | None = None
         self._frame_mono = 0.0
+        self._analysed_shape: tuple[int, ...] | None = None
         self._event_clock = EventClock()
         self._analyzer: Analyzer | None = None
         self.media: MediaHooks | None = None
@@ -331,6 +332,9 @@ class CameraWorker:
 
     def _analyse(self, frame: CapturedFrame) -> None:
         analysed = frame.lores if frame.lores is not None else frame.main
+        if self._analysed_shape is not None and analysed.shape != self._analysed_shape:
+            self._restart_analysis(self._analysed_shape, analysed.shape)
+        self._analysed_shape = analysed.shape
         assert self._analyzer is not None
         try:
             result = self._analyzer.process(analysed, frame.mono_s)
@@ -349,6 +353,13 @@ class CameraWorker:
         for crossing in result.crossings:
             if self._counts is not None and crossing.line in self._counts.lines:
                 self._counts.add(crossing.line, crossing.label, crossing.direction)
+
+    def _restart_analysis(self, old: tuple[int, ...], new: tuple[int, ...]) -> None:
+        """Start a fresh analyzer, because its zones, lines and tracks are tied to one frame size."""
+        logger.warning("%s: frame size changed from %dx%d to %dx%d; ending open events and restarting analysis",
+                       self.camera_id, old[1], old[0], new[1], new[0])
+        self._end_events(EndReason.CAMERA_OFFLINE)
+        self._analyzer = self._analyzer_factory(self.camera)
 
     def _go_offline(self, reason: str) -> None:
         if self.online:

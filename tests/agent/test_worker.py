@@ -12,9 +12,11 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge_agent.analysis import FrameResult
+from edge_agent.capture.process import CapturedFrame
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.core.lifecycle import EventUpdate
 from edge_agent.core.zones import Crossing, CrossingDirection
@@ -276,3 +278,31 @@ def test_reload_applies_analysis_change(tmp_path: Path, media_dir: Path) -> None
     assert len(analyzers) == 2  # one at start, a fresh one for the new analysis settings
     assert results[0].ok is True
     assert results[0].detail == "reloaded: analysis applied; restart the agent to apply name"
+
+
+def test_frame_size_change_restarts_analysis(tmp_path: Path) -> None:
+    first = ScriptedAnalyzer()
+    built: list[ScriptedAnalyzer] = []
+
+    def make_analyzer(camera: CameraConfig) -> ScriptedAnalyzer:
+        built.append(ScriptedAnalyzer())
+        return built[-1]
+
+    worker = make_worker(tmp_path, tmp_path / "unused.avi", first)
+    worker._analyzer = first
+    worker._analyzer_factory = make_analyzer
+    small = np.zeros((576, 768, 3), np.uint8)
+    large = np.zeros((720, 1280, 3), np.uint8)
+    try:
+        for index, image in enumerate([small, small, large]):
+            worker._analyse(CapturedFrame(index, float(index), image, None, 0, 0))
+        events = []
+        for stored in worker.outbox.pending():
+            camera_id, kind = parse_topic(stored.topic)
+            events.append(decode(kind, stored.payload, camera_id))
+    finally:
+        worker.outbox.close()
+    assert first.ended_with == [EndReason.CAMERA_OFFLINE]
+    assert len(built) == 1
+    assert built[0].frames == 1
+    assert [e.kind for e in events] == [EventKind.NEW, EventKind.END]  # type: ignore[attr-defined]
