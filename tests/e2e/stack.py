@@ -112,10 +112,11 @@ class PrivatePostgres:
     @classmethod
     def create(cls) -> PrivatePostgres:
         initdb = _postgres_binary("initdb")
-        # pytest's tmp_path is private to root, so the cluster lives in a folder postgres owns.
         directory = Path(tempfile.mkdtemp(prefix="metro-e2e-pg-"))
-        shutil.chown(directory, "postgres")
-        directory.chmod(0o755)
+        if os.geteuid() == 0:
+            # pytest's tmp_path is private to root, so the cluster lives in a folder postgres owns.
+            shutil.chown(directory, "postgres")
+            directory.chmod(0o755)
         _run_as_postgres([str(initdb), "-D", str(directory / "data"), "-A", "trust", "-U", "postgres", "--no-sync"])
         return cls(directory, free_port())
 
