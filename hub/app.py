@@ -68,6 +68,10 @@ def create_app(settings: HubSettings | None = None, *, start_background: bool = 
         version=__version__,
         description="Camera events, operator dashboard, Lapor Yai complaints and conference links.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load from a CDN and run inline scripts, which the CSP blocks
+        # and an offline control room cannot reach; /openapi.json stays available.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.resolved_database_url)

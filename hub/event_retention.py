@@ -132,16 +132,16 @@ def _delete_events(session: Session, ids: Sequence[str]) -> tuple[int, list[str]
 
 def _still_referenced(session: Session, hashes: Iterable[str]) -> set[str]:
     """Return those of ``hashes`` that a remaining event, media link or camera still uses."""
-    wanted = list(hashes)
-    if not wanted:
+    candidates = list(hashes)
+    if not candidates:
         return set()
-    used = set(session.scalars(select(EventMedia.sha256).where(EventMedia.sha256.in_(wanted))))
-    used.update(session.scalars(select(Camera.last_snapshot_sha256).where(Camera.last_snapshot_sha256.in_(wanted))))
+    used = set(session.scalars(select(EventMedia.sha256).where(EventMedia.sha256.in_(candidates))))
+    used.update(session.scalars(select(Camera.last_snapshot_sha256).where(Camera.last_snapshot_sha256.in_(candidates))))
     # NOTE: the events table has no index on these columns, so this is one full scan per batch.
     columns = (Event.snapshot_sha256, Event.snapshot_annotated_sha256, Event.clip_sha256)
-    for row in session.execute(select(*columns).where(or_(*(column.in_(wanted) for column in columns)))):
+    for row in session.execute(select(*columns).where(or_(*(column.in_(candidates) for column in columns)))):
         used.update(sha for sha in row if sha)
-    return used & set(wanted)
+    return used & set(candidates)
 
 
 def _unlink_files(media_dir: Path, relative_paths: Iterable[str]) -> int:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import i18n
-from hub.errors import error_body, request_language
+from hub.errors import error_body, is_page_path, page_error, request_language
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class CSRFMiddleware:
                 supplied, receive = await self._token_from_form(scope, receive)
             if new_cookie is not None or not supplied or not hmac.compare_digest(supplied, expected):
                 log.info("CSRF check failed on %s %s", scope["method"], scope.get("path"))
-                await self._reject(scope, send)
+                await self._reject(scope, receive, send)
                 return
 
         async def send_with_cookie(message: Message) -> None:
@@ -160,9 +160,13 @@ class CSRFMiddleware:
         return (value if isinstance(value, str) else None), receive_again
 
     @staticmethod
-    async def _reject(scope: Scope, send: Send) -> None:
+    async def _reject(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
-        body: dict[str, Any] = error_body("csrf_failed", i18n.translate("error.csrf", request_language(request)))
+        message = i18n.translate("error.csrf", request_language(request))
+        if is_page_path(request.url.path):
+            await page_error(request, 403, message)(scope, receive, send)
+            return
+        body: dict[str, Any] = error_body("csrf_failed", message)
         payload = json.dumps(body).encode()
         await send(
             {

@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request
 from hub import i18n
 from hub.auth.sessions import SESSION_COOKIE, user_for_token
 from hub.deps import NowDep, SessionDep
-from hub.errors import ApiError
+from hub.errors import ApiError, safe_next_path
 from hub.models import User
 
 i18n.register(
@@ -48,7 +48,7 @@ def current_user(request: Request, user: Annotated[User | None, Depends(optional
         return user
     if _wants_page(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise HTTPException(status_code=303, headers={"Location": f"/login?next={quote(target, safe='')}"})
+        raise HTTPException(status_code=303, headers={"Location": f"/login?next={quote(safe_next_path(target), safe='')}"})
     raise ApiError(401, "unauthorized", "error.unauthorized")
 
 

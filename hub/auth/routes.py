@@ -15,7 +15,7 @@ from hub.auth.sessions import ABSOLUTE_TIMEOUT, SESSION_COOKIE, create_session, 
 from hub.auth.throttle import LoginThrottle
 from hub.auth.users import authenticate
 from hub.deps import NowDep, SessionDep
-from hub.errors import request_language
+from hub.errors import request_language, safe_next_path
 from hub.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -40,9 +40,7 @@ def _throttle(request: Request) -> LoginThrottle:
 
 def _safe_next(value: str | None) -> str:
     """Allow only same-site paths as the post-login target (no open redirect)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
+    return safe_next_path(value)
 
 
 @router.get("/login", response_class=HTMLResponse)

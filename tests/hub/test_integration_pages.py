@@ -104,3 +104,140 @@ def test_navigation_lists_each_link_once(hub_app, path: str) -> None:  # type: i
     assert page.status_code == 200, path
     links = nav_hrefs(page.text)
     assert links == ["/", "/events", "/map", "/live", "/operator/laporan", "/konferensi"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/events?label=car", "/events?label=car"),
+        ("/", "/"),
+        (None, "/"),
+        ("", "/"),
+        ("events", "/"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/\t/evil.example", "/"),
+        ("/\n/evil.example", "/"),
+        ("/ /evil.example", "/"),
+    ],
+)
+def test_safe_next_path_table(value: str | None, expected: str) -> None:
+    from hub.errors import safe_next_path
+
+    assert safe_next_path(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "page"),
+    [
+        ("/events", True), ("/konferensi/x", True), ("/lapor", True), ("/docs", True),
+        ("/api/v1/events", False), ("/open311/v2/services.json", False), ("/media/abc", False),
+        ("/healthz", False), ("/readyz", False), ("/metrics", False), ("/openapi.json", False),
+        ("/static/css/app.css", False),
+    ],
+)
+def test_is_page_path_table(path: str, page: bool) -> None:
+    from hub.errors import is_page_path
+
+    assert is_page_path(path) is page
+
+
+def test_unknown_page_is_html_in_both_languages(hub_app) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(hub_app) as client:
+        indonesian = client.get("/tidak-ada")
+        english = client.get("/tidak-ada?lang=en")
+        api = client.get("/api/v1/tidak-ada")
+        open311 = client.get("/open311/tidak-ada")
+    assert indonesian.status_code == 404
+    assert indonesian.headers["content-type"].startswith("text/html")
+    assert "Tidak ditemukan." in indonesian.text
+    assert '<html lang="id">' in indonesian.text
+    assert "Not found." in english.text
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
+    assert open311.headers["content-type"].startswith("application/json")
+
+
+def test_machine_paths_keep_json(hub_app) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(hub_app) as client:
+        health = client.post("/healthz", headers={"Authorization": "Bearer x"})
+        openapi = client.get("/openapi.json")
+        docs = client.get("/docs")
+        unauthorised = client.get("/api/v1/events")
+    assert health.status_code == 405
+    assert health.json()["error"]["code"] == "method_not_allowed"
+    assert openapi.status_code == 200
+    assert openapi.json()["info"]["title"] == "Metro Command Center hub"
+    assert docs.status_code == 404, "Swagger UI needs a CDN and inline scripts; the hub must not serve it"
+    assert unauthorised.status_code == 401
+    assert unauthorised.json()["error"]["code"] == "unauthorized"
+
+
+def test_page_401_redirects_to_login(hub_app) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(hub_app) as client:
+        page = client.get("/konferensi?lang=en", headers={"Accept": "*/*"}, follow_redirects=False)
+        form = client.post("/konferensi/baru", data={"subject_kind": "meeting"}, headers={"Authorization": "Bearer x"},
+                           follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=%2Fkonferensi%3Flang%3Den"
+    assert form.status_code == 303
+    assert form.headers["location"] == "/login?next=%2Fkonferensi%2Fbaru"
+
+
+def test_login_ignores_foreign_next(hub_app) -> None:  # type: ignore[no-untyped-def]
+    from tests.hub.conftest import TEST_PASSWORD, csrf_from
+
+    add_user(hub_app, "oki", "operator")
+    with TestClient(hub_app) as client:
+        token = csrf_from(client)
+        response = client.post(
+            "/login", data={"username": "oki", "password": TEST_PASSWORD, "csrf_token": token, "next": "/\t/evil.example"},
+            follow_redirects=False,
+        )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_page_403_and_422_are_html(hub_app, event_id: str) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(hub_app) as client:
+        viewer_token = login(client, "vera")
+        forbidden = client.post("/konferensi/baru", data={"csrf_token": viewer_token, "subject_kind": "meeting"})
+        client.cookies.clear()
+        operator_token = login(client, "oki")
+        invalid = client.post("/cameras/cam-int/commands?lang=en", data={"csrf_token": operator_token, "name": "reboot"})
+    assert forbidden.status_code == 403
+    assert forbidden.headers["content-type"].startswith("text/html")
+    assert "Anda tidak berhak melakukan tindakan ini." in forbidden.text
+    assert invalid.status_code == 422
+    assert "Invalid data: name" in invalid.text
+    assert "<nav" in invalid.text
+
+
+def test_page_csrf_failure_is_html(hub_app) -> None:  # type: ignore[no-untyped-def]
+    add_user(hub_app, "oki", "operator")
+    with TestClient(hub_app) as client:
+        login(client, "oki")
+        page = client.post("/konferensi/baru", data={"csrf_token": "stale", "subject_kind": "meeting"})
+        api = client.post("/api/conferences", json={"subject_kind": "meeting"})
+    assert page.status_code == 403
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>403</h1>" in page.text
+    assert "Formulir kedaluwarsa" in page.text
+    assert api.status_code == 403
+    assert api.json()["error"]["code"] == "csrf_failed"
+
+
+def test_page_500_is_html(hub_app) -> None:  # type: ignore[no-untyped-def]
+    def explode() -> None:
+        raise RuntimeError("test failure")
+
+    hub_app.add_api_route("/rusak", explode)
+    hub_app.add_api_route("/api/v1/rusak", explode)
+    with TestClient(hub_app, raise_server_exceptions=False) as client:
+        page = client.get("/rusak")
+        api = client.get("/api/v1/rusak")
+    assert page.status_code == 500
+    assert "Terjadi kesalahan pada server." in page.text
+    assert api.status_code == 500
+    assert api.json()["error"]["code"] == "internal_error"
