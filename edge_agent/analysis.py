@@ -92,6 +92,7 @@ class CameraAnalyzer:
                 max_missed_runs=trk.max_missed_runs,
                 lost_timeout_s=trk.lost_timeout_s,
                 tentative_max_missed_runs=trk.tentative_max_missed_runs,
+                reid_distance=trk.reid_distance,
                 stationary_iou=trk.stationary_iou,
                 stationary_after_s=trk.stationary_after_s,
             )

@@ -59,6 +59,7 @@ class TrackerConfig(_Strict):
     match_buffer: float = Field(0.6, ge=0.0, le=2.0, description="Growth of both boxes before the match overlap is computed, fraction of box size per side; helps small and fast objects")
     max_missed_runs: int = Field(8, ge=1, description="Detector runs without a match before a confirmed track may be dropped, runs")
     lost_timeout_s: float = Field(2.0, ge=0.0, description="Time without a match before a confirmed track may be dropped (both limits must pass), seconds")
+    reid_distance: float = Field(1.0, ge=0.0, le=5.0, description="A confirmed track missed in earlier runs resumes with a similar-sized detection whose centre is this close to its predicted centre, box heights; 0 disables")
     tentative_max_missed_runs: int = Field(2, ge=1, description="Detector runs without a match that drop a track not yet confirmed as an event, runs")
     stationary_iou: float = Field(0.8, gt=0.0, le=1.0, description="Overlap with its earlier box under which a track counts as not moving, IoU 0-1")
     stationary_after_s: float = Field(3.0, ge=0.0, description="Time a track must stay within stationary_iou to count as stationary, seconds")

@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edge_agent.core.detection import Detection
 from edge_agent.core.geometry import BoxXYXY, box_iou, expand_box
 
@@ -34,6 +36,7 @@ class TrackerParams:
     stationary_after_s: float = 3.0
     score_history: int = 10
     max_prediction_s: float = 1.0
+    reid_distance: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ class IouTracker:
         weak = [item for item in inputs if not item.confident]
         leftovers = self._match(confident, predicted, unmatched_tracks, matched, mono_s)
         self._match(weak, predicted, unmatched_tracks, matched, mono_s)
+        leftovers = self._rematch(leftovers, predicted, unmatched_tracks, matched, mono_s)
 
         # A leftover that largely overlaps a track of its own group is a duplicate box of
         # that object, not a new one. Other groups may overlap freely (a rider on a bicycle).
@@ -158,6 +162,49 @@ class IouTracker:
                 if iou >= self.params.match_iou:
                     pairs.append((iou, index, tid))
         pairs.sort(key=lambda pair: (-pair[0], pair[1], pair[2]))
+
+        used_items: set[int] = set()
+        for _, index, tid in pairs:
+            if index in used_items or tid not in unmatched_tracks:
+                continue
+            used_items.add(index)
+            unmatched_tracks.discard(tid)
+            track = self.tracks[tid]
+            self._apply(track, items[index].detection, mono_s)
+            matched.append((track, items[index].detection))
+        return [item for index, item in enumerate(items) if index not in used_items]
+
+    def _rematch(
+        self,
+        items: Sequence[TrackInput],
+        predicted: dict[int, BoxXYXY],
+        unmatched_tracks: set[int],
+        matched: list[tuple[Track, Detection]],
+        mono_s: float,
+    ) -> list[TrackInput]:
+        """Resume confirmed tracks missed in earlier runs from confident leftovers, by distance.
+
+        An object hidden for a while (behind a pole or another person) reappears away
+        from where its box was, so overlap no longer matches it. A leftover of similar
+        size whose centre lies within ``reid_distance`` box heights of the track's
+        predicted centre continues that track instead of starting a new one.
+        """
+        pairs: list[tuple[float, int, int]] = []
+        for index, item in enumerate(items):
+            box = item.detection.xyxy
+            height = box[3] - box[1]
+            for tid in unmatched_tracks:
+                track = self.tracks[tid]
+                if track.group != item.group or not track.confirmed or track.missed_runs == 0:
+                    continue
+                guess = predicted[tid]
+                guess_height = guess[3] - guess[1]
+                if not 0.6 * guess_height <= height <= guess_height / 0.6:
+                    continue
+                distance = float(np.hypot(box[0] + box[2] - guess[0] - guess[2], box[1] + box[3] - guess[1] - guess[3])) / 2.0
+                if distance <= self.params.reid_distance * guess_height:
+                    pairs.append((distance / max(guess_height, 1.0), index, tid))
+        pairs.sort(key=lambda pair: (pair[0], pair[1], pair[2]))
 
         used_items: set[int] = set()
         for _, index, tid in pairs:

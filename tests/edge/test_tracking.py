@@ -259,3 +259,31 @@ def test_lifecycle_shutdown_ends_open_event() -> None:
     assert end is not None
     assert end.end_reason is EndReason.SHUTDOWN
     assert end.end_mono == 7.0
+
+
+def test_tracker_resumes_hidden_track_by_distance() -> None:
+    tracker = IouTracker(TrackerParams(reid_distance=1.0, match_buffer=0.0))
+    box = (100.0, 100.0, 130.0, 200.0)  # 100 px high
+    tracker.update(inputs(det(box)), 0.0)
+    tracker.tracks[1].confirmed = True
+    for step in range(1, 6):  # hidden behind a pole for half a second
+        tracker.update([], step * 0.1)
+    reappeared = (160.0, 110.0, 190.0, 210.0)  # no overlap, centre 61 px away
+    result = tracker.update(inputs(det(reappeared)), 0.6)
+    assert [t.track_id for t, _ in result.matched] == [1]
+
+
+@pytest.mark.parametrize(
+    ("reappeared", "why"),
+    [
+        ((300.0, 100.0, 330.0, 200.0), "too far"),
+        ((160.0, 150.0, 175.0, 200.0), "half the size"),
+    ],
+)
+def test_tracker_does_not_resume_unlike_detection(reappeared: tuple[float, float, float, float], why: str) -> None:
+    tracker = IouTracker(TrackerParams(reid_distance=1.0, match_buffer=0.0))
+    tracker.update(inputs(det((100.0, 100.0, 130.0, 200.0))), 0.0)
+    tracker.tracks[1].confirmed = True
+    tracker.update([], 0.1)
+    result = tracker.update(inputs(det(reappeared)), 0.2)
+    assert [t.track_id for t, _ in result.matched] == [2], why
