@@ -83,6 +83,16 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def paired_ratio(results: dict[str, list[float]], numerator: str, denominator: str) -> float:
+    """Return the median of the per-round ratios ``numerator / denominator``.
+
+    The two variants of one round ran back to back, so their ratio cancels most of the
+    machine's drift between rounds; the median then drops the round that was disturbed.
+    """
+    ratios = [a / b for a, b in zip(results[numerator], results[denominator], strict=True)]
+    return median(ratios)
+
+
 def interleave(variants: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
     """Run each variant once per round in alternating order and collect their results.
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from benchmarks.edge_pipeline import EventSpan, matched_fraction
-from benchmarks.harness import Headline, interleave, parse_headline, percentile
+from benchmarks.harness import Headline, interleave, paired_ratio, parse_headline, percentile
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,8 @@ def test_matched_fraction_needs_overlap() -> None:
     assert matched_fraction(reference, [EventSpan("x", "car", 10.0, 13.0)]) == 0.0
     assert matched_fraction(reference, reference) == 1.0
     assert matched_fraction([], []) == 1.0
+
+
+def test_paired_ratio_uses_rounds() -> None:
+    results = {"pipeline": [9.0, 4.0, 12.0], "limit": [10.0, 8.0, 12.0]}
+    assert paired_ratio(results, "pipeline", "limit") == pytest.approx(0.9)
