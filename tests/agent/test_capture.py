@@ -18,8 +18,10 @@ from edge_agent.capture.process import (
     CaptureExited,
     CaptureFailed,
     CaptureProcess,
+    PlaceholderSeen,
     _FrameBuffer,
 )
+from edge_agent.capture.ring import RingReader, RingReady, SlotFrame, SlotRing
 from edge_agent.capture.sources import FileSource, Picamera2Source, SourceError, make_source
 from edge_agent.config import SourceConfig
 
@@ -57,13 +59,20 @@ def test_grey_frames_never_live() -> None:
     assert {filt.classify(grey) for _ in range(100)} == {FrameVerdict.UNIFORM}
 
 
-def test_frame_buffer_drops_oldest_when_full() -> None:
+def slot_frame(index: int) -> SlotFrame:
+    return SlotFrame("ring", index % 4, index, float(index), (48, 64, 3), None, 0, 0)
+
+
+def test_frame_buffer_drops_oldest_frame_when_full() -> None:
     buffer = _FrameBuffer(2, drop_oldest=True)
-    for index in range(5):
-        buffer.put(CapturedFrame(index, float(index), noise(index), None, 0, 0))
+    buffer.put(PlaceholderSeen("uniform", 1))
+    evicted = [buffer.put(slot_frame(index)) for index in range(5)]
+    assert [e.index if e else None for e in evicted] == [None, None, 0, 1, 2]
     assert buffer.dropped == 3
+    # Status messages are never dropped, only frames.
+    assert isinstance(buffer.get(), PlaceholderSeen)
     first = buffer.get()
-    assert isinstance(first, CapturedFrame)
+    assert isinstance(first, SlotFrame)
     assert first.index == 3
 
 
@@ -188,14 +197,18 @@ def test_crashing_decoder_only_kills_its_process() -> None:
     capture = CaptureProcess("cap-crash", SourceConfig(kind="crash_drill", fps=50), 2)
     capture.start()
     received = 0
+    ring_name = ""
     deadline = time.monotonic() + 20.0
     with pytest.raises(CaptureExited) as info:
         while time.monotonic() < deadline:
             if isinstance(capture.receive(0.2), CapturedFrame):
                 received += 1
+                assert capture._ring is not None
+                ring_name = capture._ring.name
     capture.stop()
     assert info.value.exitcode == -6
     assert received >= 1
+    assert ring_name.lstrip("/") not in shm_names(), "the crashed capture left shared memory behind"
 
 
 def test_stream_failure_never_shows_password(capfd: pytest.CaptureFixture[str]) -> None:
@@ -212,3 +225,42 @@ def test_stream_failure_never_shows_password(capfd: pytest.CaptureFixture[str]) 
     assert "hunter2" not in failure.error
     out, err = capfd.readouterr()
     assert "hunter2" not in out + err
+
+
+def shm_names() -> set[str]:
+    return {path.name for path in Path("/dev/shm").glob("psm_*")}
+
+
+def test_ring_round_trip_and_unlink() -> None:
+    ring = SlotRing(3, 48 * 64 * 3 + 12 * 16 * 3)
+    main, lores = noise(1), noise(2, (12, 16, 3))
+    ring.write(1, main, lores)
+    reader = RingReader(RingReady(ring.name, ring.slots, ring.slot_bytes))
+    try:
+        # The agent removes the name at once, so a crash cannot leave the segment behind.
+        assert ring.name.lstrip("/") not in shm_names()
+        got_main, got_lores = reader.read(SlotFrame(ring.name, 1, 0, 0.0, main.shape, lores.shape, 0, 0))
+    finally:
+        reader.close()
+        ring.close()
+    assert np.array_equal(got_main, main)
+    assert got_lores is not None
+    assert np.array_equal(got_lores, lores)
+
+
+def test_ring_slots_come_back_through_releases() -> None:
+    import multiprocessing
+
+    releases_in, releases_out = multiprocessing.Pipe(duplex=False)
+    ring = SlotRing(2, 16)
+    try:
+        assert ring.acquire(releases_in, wait=False, stopped=lambda: False) == 0
+        assert ring.acquire(releases_in, wait=False, stopped=lambda: False) == 1
+        assert ring.acquire(releases_in, wait=False, stopped=lambda: False) is None
+        releases_out.send((ring.name, 1))
+        releases_out.send(("another-ring", 0))
+        assert ring.acquire(releases_in, wait=False, stopped=lambda: False) == 1
+        assert ring.acquire(releases_in, wait=False, stopped=lambda: False) is None
+    finally:
+        ring.close()
+        ring._memory.unlink()
