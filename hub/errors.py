@@ -12,12 +12,14 @@ with the page as ``next``.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import i18n
@@ -99,6 +101,8 @@ def page_error(request: Request, status_code: int, message: str, headers: dict[s
         return login_redirect(request)
     from hub.web.render import render  # imported here: hub.web.render imports this module
 
+    _attach_user(request)
+
     try:
         response: Response = render(request, "error.html", {"status_code": status_code, "message": message}, status_code=status_code)
     except Exception:  # the page itself failed (e.g. outside the CSRF middleware); fall back to plain HTML
@@ -107,6 +111,31 @@ def page_error(request: Request, status_code: int, message: str, headers: dict[s
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _attach_user(request: Request) -> None:
+    """Look up the logged-in user for an error raised before any login check ran (e.g. an unknown path).
+
+    The error page then shows the navigation and the logout button. The lookup is
+    read-only: the session is rolled back, so it never extends the login.
+    """
+    if getattr(request.state, "user", None) is not None:
+        return
+    from hub.auth.sessions import SESSION_COOKIE, user_for_token  # imported here: hub.auth imports this module
+
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return
+    try:
+        with request.app.state.session_factory() as session:
+            user = user_for_token(session, token, datetime.now(UTC))
+            if user is not None:
+                session.expunge(user)
+            session.rollback()
+    except SQLAlchemyError as exc:
+        log.warning("Looking up the user for the error page of %s failed: %s", request.url.path, exc)
+        return
+    request.state.user = user
 
 
 def install_error_handlers(app: FastAPI) -> None:

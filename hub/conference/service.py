@@ -26,6 +26,7 @@ from hub.conference.settings import ConferenceSettings
 from hub.conference.subjects import complaint_is_closed, event_is_closed, load_complaint
 from hub.errors import ApiError
 from hub.models import Event, User
+from hub.web.texts import object_label
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ def _check_subject(session: Session, request: NewConference) -> tuple[str, str |
         event = session.get(Event, request.event_id)
         if event is None:
             raise ApiError(404, "event_not_found", "error.conference.event_missing", id=request.event_id)
-        return f"Kejadian {event.label} {event.id[:8]}", event.id
+        # The stored title is Indonesian, the command centre's working language.
+        return f"Kejadian {object_label(event.label, 'id')} {event.id[:8]}", event.id
     if request.subject_kind == "complaint":
         if not request.complaint_id:
             raise _bad_request("complaint_id is required for a complaint conference")

@@ -19,6 +19,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from hub import i18n
 from hub.auth.csrf import csrf_token
 from hub.errors import request_language
+from hub.web.texts import end_reason_text, object_label
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -85,6 +86,8 @@ def render(request: Request, template_name: str, context: dict[str, Any] | None 
         "user": getattr(request.state, "user", None),
         "settings": request.app.state.settings,
         "nav_links": NAV_LINKS,
+        "object_label": partial(object_label, language=language),
+        "end_reason_text": partial(end_reason_text, language=language),
     }
     values.update(context or {})
     html = environment.get_template(template_name).render(values)

@@ -76,13 +76,50 @@ TEXTS = {
     "map.no_tiles": ("Peta dasar tidak dimuat; titik kamera tetap ditampilkan.", "No base map loaded; camera points are still shown."),
 }
 
+# Object classes an agent reports (COCO names from the detector). A label without an
+# entry is shown as the agent sent it.
+OBJECT_LABELS = {
+    "person": ("orang", "person"),
+    "bicycle": ("sepeda", "bicycle"),
+    "car": ("mobil", "car"),
+    "motorcycle": ("sepeda motor", "motorcycle"),
+    "bus": ("bus", "bus"),
+    "truck": ("truk", "truck"),
+    "train": ("kereta", "train"),
+    "dog": ("anjing", "dog"),
+    "cat": ("kucing", "cat"),
+    "bird": ("burung", "bird"),
+    "horse": ("kuda", "horse"),
+    "cow": ("sapi", "cow"),
+    "goat": ("kambing", "goat"),
+}
+END_REASONS = {
+    "left_view": ("objek keluar dari pandangan", "object left the view"),
+    "camera_offline": ("kamera terputus", "camera went offline"),
+    "max_duration": ("batas durasi tercapai", "maximum duration reached"),
+    "shutdown": ("agen dihentikan", "agent stopped"),
+}
+
 i18n.register(TEXTS)
+i18n.register({f"object.{label}": texts for label, texts in OBJECT_LABELS.items()})
+i18n.register({f"event.end_reason.{reason}": texts for reason, texts in END_REASONS.items()})
+
+
+def object_label(label: str, language: str) -> str:
+    """Return the name of an object class in ``language``, or ``label`` itself when it has none."""
+    return i18n.translate(f"object.{label}", language) if label in OBJECT_LABELS else label
+
+
+def end_reason_text(reason: str, language: str) -> str:
+    """Return why an event ended in ``language``, or ``reason`` itself when it is unknown."""
+    return i18n.translate(f"event.end_reason.{reason}", language) if reason in END_REASONS else reason
 
 # Keys the browser scripts need, sent once per page as a JSON data block.
 SCRIPT_KEYS = (
     "state.online", "state.offline", "state.stopped", "state.unknown",
     "event.kind.new", "event.kind.update", "event.kind.end", "dash.connection_lost", "dash.no_snapshot",
     "camera.cmd_sent", "camera.cmd_status.ok", "camera.cmd_status.failed",
+    *(f"object.{label}" for label in OBJECT_LABELS),
 )
 
 

@@ -285,7 +285,7 @@ def test_ending_event_expires_links(conf_app: FastAPI, clock: list[datetime]) ->
     event_id = _add_event(conf_app, clock[0])
     operator, csrf = _client(conf_app, "oki", "operator")
     conference = operator.post("/api/conferences", json={"subject_kind": "event", "event_id": event_id}, headers=csrf).json()
-    assert conference["title"].startswith("Kejadian person")
+    assert conference["title"].startswith("Kejadian orang")
     link = operator.post(f"/api/conferences/{conference['id']}/join", headers=csrf).json()
 
     with session_scope(conf_app.state.session_factory) as session:

@@ -241,3 +241,35 @@ def test_page_500_is_html(hub_app) -> None:  # type: ignore[no-untyped-def]
     assert "Terjadi kesalahan pada server." in page.text
     assert api.status_code == 500
     assert api.json()["error"]["code"] == "internal_error"
+
+
+def test_unknown_page_keeps_navigation(hub_app) -> None:  # type: ignore[no-untyped-def]
+    add_user(hub_app, "oki", "operator")
+    with TestClient(hub_app) as client:
+        login(client, "oki")
+        page = client.get("/tidak-ada")
+    assert page.status_code == 404
+    assert nav_hrefs(page.text)[:3] == ["/", "/events", "/map"]
+    assert "Masuk sebagai oki" in page.text
+
+
+def test_object_labels_translated(hub_app, event_id: str) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(hub_app) as client:
+        login(client, "oki")
+        indonesian = client.get(f"/events/{event_id}").text
+        english = client.get(f"/events/{event_id}?lang=en").text
+        dashboard = client.get("/?lang=id").text
+    assert "Kejadian orang di Simpang Tugu" in indonesian
+    assert "person event at Simpang Tugu" in english
+    assert "Simpang Tugu · orang" in dashboard
+    assert '"object.person": "orang"' in dashboard, "the live feed script needs the label names"
+
+
+def test_label_helpers_fall_back() -> None:
+    from hub.web.texts import end_reason_text, object_label
+
+    assert object_label("car", "id") == "mobil"
+    assert object_label("car", "en") == "car"
+    assert object_label("forklift", "id") == "forklift"
+    assert end_reason_text("left_view", "id") == "objek keluar dari pandangan"
+    assert end_reason_text("teleported", "en") == "teleported"

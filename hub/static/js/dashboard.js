@@ -59,7 +59,7 @@
     var existing = feed.querySelector('[data-event-id="' + CSS.escape(data.id) + '"]');
     var kindText = texts["event.kind." + data.kind] || data.kind;
     var link = el("a", { href: "/events/" + encodeURIComponent(data.id),
-      text: timeOf(data.start_ts) + " · " + cameraName(data.camera_id) + " · " + data.label });
+      text: timeOf(data.start_ts) + " · " + cameraName(data.camera_id) + " · " + (texts["object." + data.label] || data.label) });
     var item = el("li", { "data-event-id": data.id, className: "fresh" },
       [link, document.createTextNode(" "), el("span", { className: "muted", text: "(" + kindText + ")" })]);
     if (existing) { existing.remove(); }
