@@ -1,8 +1,9 @@
 """One hub ingest worker as a process, built from the hub's own ingestion classes.
 
 It reads the usual ``METRO_HUB_*`` settings (``DATABASE_URL``, ``MQTT_URL``,
-``MQTT_CLIENT_ID``, ``MQTT_SHARED_GROUP``), connects, prints ``ready`` once subscribed
-and stores messages until SIGTERM. It runs ingestion without the web app, so the
+``MQTT_CLIENT_ID``, ``MQTT_SHARED_GROUP``), connects, prints ``ready`` once connected
+(its SUBSCRIBE is sent by then, but the SUBACK may still be on its way) and stores
+messages until SIGTERM. It runs ingestion without the web app, so the
 benchmarks and the shared-subscription test can start several workers cheaply.
 
 Run: ``METRO_HUB_DATABASE_URL=... METRO_HUB_MQTT_URL=mqtt://127.0.0.1:1883 python -m benchmarks.hub_worker``

@@ -24,7 +24,7 @@ from benchmarks.harness import Headline, machine_summary, parse_headline  # noqa
 
 # (module, arguments for a full run, arguments for --quick). The quick sizes still
 # repeat every comparison 3 times and keep 100,000 rows for the API, so their figures
-# are comparable with the targets; they shrink what takes long on a loaded machine.
+# stay comparable with the targets. They shrink what takes long on a loaded machine.
 BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("edge_throughput", [], ["--rounds", "3", "--frames", "150"]),
     ("edge_pipeline", [], []),
