@@ -5,7 +5,7 @@ replaying ``opencv_vtest.avi`` in real time (looped), media and clips enabled, a
 a private Mosquitto. The process tree (agent plus one capture process per camera) is
 sampled every 0.5 s from /proc. Reported: peak RSS of the agent process (VmHWM), and
 the peak summed RSS and PSS of the tree. PSS splits shared pages between the processes
-that map them, so the PSS sum is what the tree costs the machine; the RSS sum counts
+that map them, so the PSS sum is what the tree costs the machine. The RSS sum counts
 shared libraries once per process. The headline is the 1-camera tree PSS peak
 (target 250 MB); the cost of the second camera is the difference.
 

@@ -3,8 +3,8 @@
 A throwaway PostgreSQL database is migrated and filled with 100,000 events (50
 cameras, 6 labels, spread over 30 days) and 100,000 complaints, then ANALYZEd.
 ``metro-hub serve`` (uvicorn, one process) runs on a free loopback port with a private
-Mosquitto, and ``wrk`` (/usr/bin/wrk) loads one URL at a time with a logged-in
-operator's session cookie; a Lua ``done`` hook prints the latency percentiles.
+Mosquitto. ``wrk`` (/usr/bin/wrk) loads one URL at a time with a logged-in operator's
+session cookie, and a Lua ``done`` hook prints the latency percentiles.
 
 URLs: the first event page, a page deep inside the list (keyset cursor), the events of
 one camera, the events of one label, the first complaint page and a complaint page at

@@ -7,8 +7,8 @@ PSS of the tree). A subscriber reads the camera's stats heartbeats for
 ``outbox_depth`` and ``outbox_dropped`` and counts the event messages.
 
 Pass criteria: the median tree PSS of the last third of the samples after the warm-up
-is less than 10% above the median of the first third, the last heartbeat before the
-stop shows an empty outbox with nothing dropped, and the agent exits with code 0 on
+is less than 10% above the median of the first third. The last heartbeat before the
+stop shows an empty outbox with nothing dropped. The agent exits with code 0 on
 SIGTERM. Thirds rather than single samples, because the clip encoder process comes
 and goes with events and moves the tree's memory by about 30 MB at a time.
 
