@@ -80,7 +80,8 @@ def run_playbook(
                 if outcome.get("changed"):
                     changed.append(label)
                 if outcome.get("failed") or outcome.get("unreachable"):
-                    failed.append(f"{label}: {outcome.get('msg', '')}"[:1500])
+                    detail = f"{outcome.get('msg', '')} {outcome.get('stderr', '')[-1500:]}"
+                    failed.append(f"{label}: {detail}")
     return PlayResult(result.returncode, report.get("stats", {}), changed, failed, result.stderr)
 
 

@@ -150,8 +150,10 @@ def booted_target(tarball: Path, workdir: Path, name: str) -> Iterator[BootedTar
         f"Port {port}\nListenAddress 127.0.0.1\nPermitRootLogin prohibit-password\n"
     )
     log = (workdir / f"{machine}.log").open("wb")
+    # --timezone=off: by default nspawn mounts the host's /etc/localtime read-only,
+    # and tzdata's postinst then fails while PostgreSQL is installed.
     process = subprocess.Popen(
-        ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--console=passive",
+        ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--console=passive", "--timezone=off",
          "-D", str(root), "-M", machine],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )

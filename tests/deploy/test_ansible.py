@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -69,8 +70,8 @@ def tarball() -> Path:
 
 
 @pytest.fixture()
-def workdir(tmp_path: Path) -> Path:
-    # A short path under /tmp: tmp_path can be long, and paths end up in unit files and logs.
+def workdir() -> Iterator[Path]:
+    # A short path under /tmp, because tmp_path can be long and paths end up in unit files and logs.
     path = Path(f"/tmp/metro-deploy-{uuid.uuid4().hex[:8]}")
     path.mkdir()
     yield path
@@ -352,6 +353,11 @@ def test_agent_play_converges_and_config_passes_check(
 # --- hub ----------------------------------------------------------------------------
 
 
+def _psql(target: BootedTarget, port: object, query: str) -> subprocess.CompletedProcess[str]:
+    """Run one fixed query in the hub database as the postgres superuser."""
+    return target.ssh(f"runuser -u postgres -- psql -p {port} -d metro_hub -tAc {shlex.quote(query)}")
+
+
 @pytest.fixture()
 def hub_target(tarball: Path, workdir: Path) -> Iterator[BootedTarget]:
     with booted_target(tarball, workdir, "hub") as target:
@@ -360,10 +366,13 @@ def hub_target(tarball: Path, workdir: Path) -> Iterator[BootedTarget]:
 
 def test_hub_play_migrates_and_creates_admin(hub_target: BootedTarget, workdir: Path) -> None:
     wheelhouse = build_wheelhouse(workdir / "wheelhouse-hub", extras="hub")
+    pki_dir = workdir / "pki"
+    _self_signed_ca(pki_dir)
     http_port = free_port()
     nginx_port = free_port()
     inventory = {"all": {"children": {"hub": {"hosts": {"hub-01": hub_target.inventory_vars()}}}}}
     extra_vars = {
+        "metro_pki_dir": str(pki_dir),
         "metro_hub_wheelhouse_dir": str(wheelhouse),
         # The container shares the host's network, where 5432, 8000 and 80 may be taken.
         "metro_hub_postgresql_port": free_port(),
@@ -371,7 +380,7 @@ def test_hub_play_migrates_and_creates_admin(hub_target: BootedTarget, workdir: 
         "metro_hub_nginx_listen_port": nginx_port,
         # No broker in this test: the hub starts its embedded one on a free port.
         "metro_hub_mqtt_url": "",
-        "metro_hub_env_extra": {"METRO_HUB_BROKER_PORT": free_port()},
+        "metro_hub_env_extra": {"METRO_HUB_BROKER_PORT": str(free_port())},
     }
     first = run_playbook("hub.yml", inventory, extra_vars, workdir)
     second = run_playbook("hub.yml", inventory, extra_vars, workdir)
@@ -379,15 +388,13 @@ def test_hub_play_migrates_and_creates_admin(hub_target: BootedTarget, workdir: 
 
     admin_password = _vault("group_vars/all/vault.yml")["vault_metro_hub_admin_password"]
     assert admin_password
-    users = hub_target.ssh("runuser -u postgres -- psql -p {port} -d metro_hub -tAc 'SELECT username, role FROM users'".format(
-        port=extra_vars["metro_hub_postgresql_port"]))
+    port = extra_vars["metro_hub_postgresql_port"]
+    users = _psql(hub_target, port, "SELECT username, role FROM users")
     assert users.stdout.split() == ["admin|admin"], users.stdout + users.stderr
-    revision = hub_target.ssh("runuser -u postgres -- psql -p {port} -d metro_hub -tAc 'SELECT version_num FROM alembic_version'".format(
-        port=extra_vars["metro_hub_postgresql_port"]))
+    revision = _psql(hub_target, port, "SELECT version_num FROM alembic_version")
     assert revision.returncode == 0, revision.stderr
     assert revision.stdout.strip(), "alembic_version is empty after the migration"
-    cameras = hub_target.ssh("runuser -u postgres -- psql -p {port} -d metro_hub -tAc 'SELECT id FROM cameras ORDER BY id'".format(
-        port=extra_vars["metro_hub_postgresql_port"]))
+    cameras = _psql(hub_target, port, "SELECT id FROM cameras ORDER BY id")
     assert cameras.stdout.split() == [f"cam-{n:02d}" for n in range(1, 12)], cameras.stdout + cameras.stderr
     assert hub_target.ssh("systemctl is-enabled metro-hub-media-retention.timer").stdout.strip() == "enabled"
     assert hub_target.ssh("systemctl is-active metro-hub").stdout.strip() == "active", (
