@@ -44,7 +44,7 @@ __all__ = ["CameraAnalyzer", "ClipReport", "EndReason", "EventUpdate", "FrameRes
 
 
 class ObjectDetector(Protocol):
-    """What the analyzer needs from a detector (``edge_agent.detector.Detector`` fits)."""
+    """Detector interface the analyzer uses; ``edge_agent.detector.Detector`` implements it."""
 
     last_inference_ms: float | None
 
@@ -53,7 +53,7 @@ class ObjectDetector(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class FrameResult:
-    """What one frame produced; ``detections`` are those that passed the event filters."""
+    """Outcome of one frame; ``detections`` are the detections that passed the event filters."""
 
     updates: list[EventUpdate]
     crossings: list[Crossing]

@@ -33,7 +33,7 @@ class MotionConfig(_Strict):
 
 
 class DetectionConfig(_Strict):
-    """Which detector outputs may become tracks and events."""
+    """Filters on detector outputs before they become tracks and events."""
 
     labels: tuple[str, ...] = Field(DEFAULT_LABELS, min_length=1, description="Allowed labels (COCO names); all others are dropped")
     min_score: float = Field(0.5, ge=0.0, le=1.0, description="Confidence a detection needs to start a track, unless min_score_per_label overrides it, fraction 0-1")

@@ -18,9 +18,9 @@ VEHICLE_GROUP = "vehicle"
 class DetectionFilter:
     """Rules applied to the detector's output before tracking.
 
-    ``min_scores`` maps a label to the score a detection needs to start a track
-    (``default_min_score`` otherwise); weaker detections of allowed labels are passed on
-    as weak, so they can only keep an existing track alive. ``min_box_area_px`` is in
+    ``min_scores`` maps a label to the score a detection needs to start a track, and
+    ``default_min_score`` applies to the other labels. Weaker detections of allowed labels
+    are passed on as weak, so they can only keep an existing track alive. ``min_box_area_px`` is in
     source pixels squared. Labels in ``vehicle_labels`` share one match group, and
     overlapping boxes among them (IoU above ``vehicle_nms_iou``) are merged, keeping the
     higher-scoring label: one physical vehicle gives one detection.

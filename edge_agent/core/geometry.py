@@ -64,7 +64,7 @@ def point_in_polygon(point: Point, polygon: Sequence[Point]) -> bool:
 
 
 def cross_sign(a: Point, b: Point, p: Point) -> float:
-    """Return the z component of (b - a) x (p - a): its sign tells which side of line a->b ``p`` is on."""
+    """Return the z component of (b - a) x (p - a): its sign gives the side of line a->b that ``p`` lies on."""
     return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
 
 
@@ -72,7 +72,7 @@ def segments_intersect(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
     """Return True when the path p1->p2 crosses the finite segment q1-q2.
 
     p1 and p2 must lie strictly on opposite sides of the line through q1 and q2, so a
-    point lying on the line crosses nothing yet; the caller keeps the last point that
+    point lying on the line crosses nothing yet. The caller keeps the last point that
     was off the line. The crossing must fall within the segment (end points included),
     not on its infinite extension.
     """

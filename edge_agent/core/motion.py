@@ -117,8 +117,8 @@ class MotionDetector:
         if changed_fraction >= self.recalibrate_fraction:
             self._background[...] = self._grey
             return MotionResult((), changed_fraction, recalibrated=True)
-        # The lighting test above uses the raw frame, so exposure compensation can never
-        # hide a sudden whole-frame change; motion is then found on the compensated frame.
+        # The lighting test above uses the raw frame, so exposure compensation cannot hide
+        # a sudden whole-frame change. Motion is then found on the compensated frame.
         if self.compensate_exposure and self._match_exposure():
             changed_fraction = self._changed_fraction()
 

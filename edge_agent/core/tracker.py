@@ -2,11 +2,11 @@
 
 Each detector run matches detections to tracks in two passes: first the confident
 detections, then the weak ones (which may keep a track alive but never start one).
-Matching is greedy by buffered IoU (both boxes grown by ``match_buffer`` of their
-size before the overlap is computed, which keeps small or fast objects matched between
-frames) between a detection and the track's box predicted with a constant velocity,
-and only within the same match group (so a track seen as ``car``
-may continue as ``truck``). Tracks age by missed detector runs and by time, never by
+Matching is greedy by buffered IoU between a detection and the track's box, predicted
+with a constant velocity. Both boxes grow by ``match_buffer`` of their size before the
+overlap is computed, which keeps small or fast objects matched between frames. Only
+detections of the track's match group qualify, so a track seen as ``car`` may continue
+as ``truck``. Tracks age by missed detector runs and by time, never by
 frames, so a detector that runs rarely does not drop stationary objects.
 """
 

@@ -38,7 +38,7 @@ def scene(seed: int = 3) -> np.ndarray:
 PARKED_CAR = Detection(xyxy=(100.0, 300.0, 260.0, 400.0), confidence=0.85, class_id=2, label="car")
 
 
-def test_parked_car_is_one_event_across_light_change_and_passer_by() -> None:
+def test_parked_car_stays_one_event() -> None:
     def script(call: int) -> list[Detection]:
         return [PARKED_CAR]
 
@@ -65,7 +65,8 @@ def test_parked_car_is_one_event_across_light_change_and_passer_by() -> None:
     news = [u for u in updates if u.kind is EventKind.NEW]
     ends = [u for u in updates if u.kind is EventKind.END]
     assert len(news) == 1
-    assert len(ends) == 1 and ends[0].end_reason is EndReason.SHUTDOWN
+    assert len(ends) == 1
+    assert ends[0].end_reason is EndReason.SHUTDOWN
     # Stationary and quiet most of the time: far fewer detector runs than frames.
     assert detector.calls < 90, detector.calls
 

@@ -190,7 +190,7 @@ def test_lifecycle_single_high_score_is_not_enough() -> None:
     assert updates == []
 
 
-def test_lifecycle_update_is_rate_limited_and_end_left_view() -> None:
+def test_lifecycle_update_rate_limit_and_end() -> None:
     params = LifecycleParams(confirm_hits=2, min_update_interval_s=1.0, min_snapshot_gain=0.05)
     lifecycle = EventLifecycle(640, 480, params)
     tracker = IouTracker(TrackerParams(max_missed_runs=2, lost_timeout_s=0.15))
@@ -207,7 +207,8 @@ def test_lifecycle_update_is_rate_limited_and_end_left_view() -> None:
     for step in range(1, 5):
         result = tracker.update([], 1.3 + step * 0.1)
         end += [lifecycle.end_track(t, EndReason.LEFT_VIEW, 1.3 + step * 0.1) for t in result.removed]
-    assert len(end) == 1 and end[0] is not None
+    assert len(end) == 1
+    assert end[0] is not None
     assert end[0].kind is EventKind.END
     assert end[0].end_reason is EndReason.LEFT_VIEW
     assert end[0].end_mono == pytest.approx(1.3)  # when it was last seen
