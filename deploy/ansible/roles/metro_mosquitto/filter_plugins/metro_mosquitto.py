@@ -20,24 +20,29 @@ from ansible.errors import AnsibleFilterError
 _SALT_BYTES = 12
 
 
+def _require_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise AnsibleFilterError(
+            f"mosquitto_pbkdf2: {name} must be a non-empty string, got {type(value).__name__}; "
+            "check that the vault variables are defined for every camera"
+        )
+    return value
+
+
 def mosquitto_pbkdf2(password: object, username: object, salt_seed: object, iterations: object = 101) -> str:
     """Return the ``$7$`` hash of ``password`` with a salt derived from ``salt_seed`` and ``username``."""
-    for name, value in (("password", password), ("username", username), ("salt_seed", salt_seed)):
-        if not isinstance(value, str) or not value:
-            raise AnsibleFilterError(
-                f"mosquitto_pbkdf2: {name} must be a non-empty string, got {type(value).__name__}; "
-                "check that the vault variables are defined for every camera"
-            )
+    password_text = _require_text("password", password)
+    username_text = _require_text("username", username)
+    seed_text = _require_text("salt_seed", salt_seed)
     try:
         rounds = int(str(iterations))
     except ValueError as exc:
         raise AnsibleFilterError(f"mosquitto_pbkdf2: iterations must be an integer, got {iterations!r}") from exc
     if rounds < 1:
         raise AnsibleFilterError(f"mosquitto_pbkdf2: iterations must be at least 1, got {rounds}")
-    assert isinstance(password, str) and isinstance(username, str) and isinstance(salt_seed, str)
 
-    salt = hmac.new(salt_seed.encode(), username.encode(), hashlib.sha256).digest()[:_SALT_BYTES]
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, rounds)
+    salt = hmac.new(seed_text.encode(), username_text.encode(), hashlib.sha256).digest()[:_SALT_BYTES]
+    digest = hashlib.pbkdf2_hmac("sha512", password_text.encode(), salt, rounds)
     return f"$7${rounds}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
