@@ -139,7 +139,7 @@ def _attach_user(request: Request) -> None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register handlers that answer API paths in the JSON shape above and pages with the error page."""
+    """Register handlers that return the JSON shape above on API paths and the HTML error page on pages."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def main(base_url: str, username: str, password: str) -> int:
             paths["event"] = f"/events/{event_id}"
         if camera_id:
             paths["camera"] = f"/cameras/{camera_id}"
+        complaint = re.search(r'href="(/operator/laporan/\d+)"', page.request.get(f"{base_url}/operator/laporan").text())
+        if complaint:
+            paths["complaint"] = complaint.group(1)
         shots = []
         for language in ("id", "en"):
             for name, path in paths.items():

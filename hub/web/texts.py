@@ -37,7 +37,7 @@ TEXTS = {
     "events.next": ("Halaman berikutnya", "Next page"),
     "events.first": ("Halaman pertama", "First page"),
     "events.none": ("Tidak ada kejadian yang cocok.", "No matching events."),
-    "event.title": ("Kejadian {label} di {camera}", "{label} event at {camera}"),
+    "event.title": ("Kejadian {label} di {camera}", "Event: {label} at {camera}"),
     "event.snapshot": ("Cuplikan", "Snapshot"),
     "event.snapshot_annotated": ("Cuplikan bertanda", "Annotated snapshot"),
     "event.clip": ("Klip video", "Video clip"),

@@ -260,7 +260,7 @@ def test_object_labels_translated(hub_app, event_id: str) -> None:  # type: igno
         english = client.get(f"/events/{event_id}?lang=en").text
         dashboard = client.get("/?lang=id").text
     assert "Kejadian orang di Simpang Tugu" in indonesian
-    assert "person event at Simpang Tugu" in english
+    assert "Event: person at Simpang Tugu" in english
     assert "Simpang Tugu · orang" in dashboard
     assert '"object.person": "orang"' in dashboard, "the live feed script needs the label names"
 
