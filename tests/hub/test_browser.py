@@ -130,7 +130,7 @@ def test_dashboard_live_event(running_hub, media_dir: Path) -> None:  # type: ig
         latency_s = time.monotonic() - started
         publisher.disconnect()
         publisher.loop_stop()
-        assert "dog" in item.inner_text()
+        assert "anjing" in item.inner_text(), "the live feed names the object class in the page language"
         expect(tile.locator("img")).to_have_attribute("src", f"/media/{digest}")
         page.screenshot(path=str(ARTIFACTS / "hub-dashboard.png"), full_page=True)
 
