@@ -1,8 +1,8 @@
 """Shared-memory slots that carry frames from the capture process to the agent.
 
-Sending a 1080p frame through a pipe costs a pickle and two kernel copies: about 70 ms
-per frame on the 2-core development machine, against about 6 ms through shared memory
-(measured with 100 frames of 1920x1080x3). The capture process writes each frame into a
+Sending a 1080p frame through a pipe costs a pickle and two kernel copies: 57-85 ms per
+frame on the 2-core development machine, against about 6 ms through shared memory
+(``benchmarks/frame_handover.py``, 100 frames of 1920x1080x3). The capture process writes each frame into a
 free slot and sends only the slot number. The agent copies the frame out and returns the
 slot over a second pipe, so a slot is never rewritten while the agent reads it.
 """
