@@ -64,7 +64,7 @@ class PlaceholderSeen:
 
 
 CaptureMessage = CapturedFrame | CaptureEnded | CaptureFailed | PlaceholderSeen
-# What travels through the pipe: frames stay in shared memory and only their slot is sent.
+# Messages in the pipe: frames stay in shared memory and only their slot is sent.
 _WireMessage = SlotFrame | RingReady | CaptureEnded | CaptureFailed | PlaceholderSeen
 # Slots beyond the buffer: one message in the pipe and one frame being copied by the agent.
 _EXTRA_SLOTS = 2
@@ -133,7 +133,7 @@ def _sender(buffer: _FrameBuffer, conn: Connection) -> None:
 
 
 class _FrameWriter:
-    """Puts live frames into shared-memory slots and their messages into the buffer."""
+    """Writer of live frames into shared-memory slots and of their messages into the buffer."""
 
     def __init__(self, buffer: _FrameBuffer, releases: Connection, slots: int, wait_for_slot: bool) -> None:
         self._buffer = buffer

@@ -46,7 +46,7 @@ class SlotFrame:
 
 
 class SlotRing:
-    """Capture-process side: owns the shared memory and tracks which slots are free."""
+    """Capture-process side of a ring: the shared memory and the list of free slots."""
 
     def __init__(self, slots: int, slot_bytes: int) -> None:
         self.slots = slots
@@ -92,7 +92,7 @@ class SlotRing:
 
 
 class RingReader:
-    """Agent side: copies frames out of a ring created by the capture process."""
+    """Agent side of a ring, which copies frames out of the capture process's shared memory."""
 
     def __init__(self, ready: RingReady) -> None:
         self.name = ready.name
