@@ -130,3 +130,21 @@ def test_walkers_parked_vehicles_stay_one_event_each(walkers: ClipReport) -> Non
 def test_walkers_no_other_labels(walkers: ClipReport) -> None:
     labels = {u.label for u in walkers.events()}
     assert labels <= {"person", *VEHICLES}, labels
+
+
+def test_standing_people_one_event_each(detector: Detector, media_dir: Path) -> None:
+    # Frames 0-501 of the indoor clip: person I1 (frames 60-198) and I2 (227-448) each
+    # walk in, stand still for 10-20 s and leave. Each must be one event, starting and
+    # ending within 1.5 s (15 frames at 10 fps) of the hand-counted frames.
+    report = analyse_clip(
+        media_dir / "intel_one-by-one-person-detection.mp4", AnalysisConfig(), detector,
+        frame_step=2, frame_range=(0, 501),
+    )
+    news = report.events()
+    assert [u.label for u in news] == ["person", "person"]
+    ends = [u for u in report.updates if u.kind is EventKind.END]
+    assert [u.end_reason for u in ends] == [EndReason.LEFT_VIEW, EndReason.LEFT_VIEW]
+    for update, (first, last) in zip(ends, [(60, 198), (227, 448)], strict=True):
+        assert update.end_mono is not None
+        assert abs(update.start_mono * report.fps - first) <= 15, update.start_mono * report.fps
+        assert abs(update.end_mono * report.fps - last) <= 15, update.end_mono * report.fps
