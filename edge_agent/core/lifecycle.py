@@ -8,7 +8,9 @@ when a better snapshot or a zone change appears, at most once per
 passed. It ends when its track is lost (``left_view``), when the camera goes offline or
 the agent stops, or after ``max_duration_s``. After ``max_duration`` the track is
 retired: it stays tracked but opens no new event until it is lost, so a car parked all
-day is one capped event instead of one every ``max_duration_s``.
+day is one capped event instead of one every ``max_duration_s``. The label is fixed
+when the event is confirmed: a vehicle later scored higher as ``bus`` than as ``car``
+keeps its first label, so every message of one event names the same class.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class _Snapshot:
 @dataclass(slots=True)
 class _EventState:
     event_id: UUID | None = None
+    label: str = ""
     start_mono: float = 0.0
     best_score: float = 0.0
     zones: tuple[str, ...] = ()
@@ -120,6 +123,7 @@ class EventLifecycle:
                 return None
             track.confirmed = True
             state.event_id = self._new_id()
+            state.label = track.label
             state.start_mono = track.first_seen_s
             snapshot = self._snapshot_of(track, frame)
             state.snapshot_quality = (-snapshot.border_edges, snapshot.score)
@@ -194,7 +198,7 @@ class EventLifecycle:
             event_id=state.event_id,
             kind=kind,
             track_id=track.track_id,
-            label=track.label,
+            label=state.label,
             score=state.best_score,
             box=track.box,
             frame_width=self.frame_width,
@@ -215,7 +219,7 @@ class EventLifecycle:
             event_id=state.event_id,
             kind=EventKind.END,
             track_id=track.track_id,
-            label=track.label,
+            label=state.label,
             score=state.best_score,
             box=track.box,
             frame_width=self.frame_width,

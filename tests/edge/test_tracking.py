@@ -288,3 +288,21 @@ def test_tracker_does_not_resume_unlike_detection(reappeared: tuple[float, float
     tracker.update([], 0.1)
     result = tracker.update(inputs(det(reappeared)), 0.2)
     assert [t.track_id for t, _ in result.matched] == [2], why
+
+
+def test_lifecycle_label_fixed_at_confirmation() -> None:
+    lifecycle = EventLifecycle(640, 480, LifecycleParams(confirm_hits=2))
+    tracker = IouTracker()
+    box = (100.0, 100.0, 300.0, 200.0)
+    labels = [("car", 0.6), ("car", 0.6), ("bus", 0.9), ("bus", 0.9), ("bus", 0.9)]
+    updates = []
+    for step, (label, score) in enumerate(labels):
+        for track, _ in tracker.update(inputs(det(box, score, label)), step * 0.1).matched:
+            update = lifecycle.observe(track, (), FRAME, step * 0.1)
+            if update:
+                updates.append(update)
+    track = tracker.tracks[1]
+    assert track.label == "bus"
+    end = lifecycle.end_track(track, EndReason.SHUTDOWN, 1.0)
+    assert end is not None
+    assert [u.label for u in [*updates, end]] == ["car"] * (len(updates) + 1)
