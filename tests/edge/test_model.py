@@ -53,6 +53,14 @@ def test_bus_photo_matches_reference(detector: Detector, media_dir: Path) -> Non
         assert any(near(p.xyxy, expected) for p in people), expected
 
 
+def test_bus_photo_passes_event_filter(detector: Detector, media_dir: Path) -> None:
+    selected = event_filter().select(detector.detect(read(media_dir, "bus.jpg")))
+    labels = [item.detection.label for item in selected]
+    assert labels.count("bus") == 1
+    assert labels.count("person") >= 3
+    assert all(item.confident for item in selected)
+
+
 def test_dog_photo_raw_output_has_car_and_truck(detector: Detector, media_dir: Path) -> None:
     """Class-aware NMS keeps both labels for the pickup, exactly as the reference decoder does."""
     found = {d.label: d for d in detector.detect(read(media_dir, "darknet_dog.jpg"))}

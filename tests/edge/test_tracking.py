@@ -6,6 +6,8 @@ from uuid import UUID
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_agent.core.detection import Detection
 from edge_agent.core.filtering import DetectionFilter
@@ -306,3 +308,27 @@ def test_lifecycle_label_fixed_at_confirmation() -> None:
     end = lifecycle.end_track(track, EndReason.SHUTDOWN, 1.0)
     assert end is not None
     assert [u.label for u in [*updates, end]] == ["car"] * (len(updates) + 1)
+
+
+frame_boxes = st.lists(
+    st.tuples(st.floats(0, 600), st.floats(0, 440), st.floats(5, 120), st.floats(5, 120), st.floats(0.3, 1.0)),
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(frame_boxes, min_size=1, max_size=15))
+def test_tracker_ids_unique_and_never_reused(frames: list[list[tuple[float, float, float, float, float]]]) -> None:
+    tracker = IouTracker()
+    seen_ids: set[int] = set()
+    removed_ids: set[int] = set()
+    for step, boxes in enumerate(frames):
+        detections = [det((x, y, x + w, y + h), score) for x, y, w, h, score in boxes]
+        result = tracker.update(inputs(*detections), step * 0.1)
+        ids = [track.track_id for track, _ in result.matched]
+        assert len(ids) == len(set(ids))  # one detection per track per run
+        assert len(ids) <= len(detections)
+        assert not set(ids) & removed_ids  # a removed id never comes back
+        removed_ids |= {track.track_id for track in result.removed}
+        seen_ids |= set(ids)
+    assert set(tracker.tracks) <= seen_ids
