@@ -138,6 +138,8 @@ class CameraAnalyzer:
                 update = lifecycle.observe(track, zones, frame_bgr, mono_s)
                 if update is not None:
                     updates.append(update)
+                # NOTE: lines see a track only once it is confirmed, so a crossing made
+                # during its first confirm_hits detector runs is not counted.
                 if track.confirmed:
                     crossings.extend(self._count_crossings(track, mono_s))
             for track in step.removed:
