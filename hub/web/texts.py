@@ -42,6 +42,7 @@ TEXTS = {
     "event.snapshot_annotated": ("Cuplikan bertanda", "Annotated snapshot"),
     "event.clip": ("Klip video", "Video clip"),
     "event.no_media": ("Media belum diunggah oleh kamera.", "The camera has not uploaded media yet."),
+    "event.earlier_snapshots": ("Cuplikan sebelumnya ({count})", "Earlier snapshots ({count})"),
     "event.pending_upload": ("menunggu unggahan", "waiting for upload"),
     "event.end_reason": ("Alasan selesai", "End reason"),
     "event.clock_unsynced": ("Jam kamera belum tersinkron; waktu bisa keliru.", "The camera clock is not synchronised; times may be wrong."),

@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 
 from hub.db import session_scope
 from hub.ingest import store
+from hub.media.models import EventMedia
 from hub.models import Command
-from metro_common.messages import CameraState, CommandResultMessage, StatusMessage
+from metro_common.messages import CameraState, CommandResultMessage, EventKind, StatusMessage
 from tests.hub.conftest import add_user, login
 from tests.hub.factories import T0, add_camera, event, sha, stats
 
@@ -134,3 +135,19 @@ def test_missing_camera_page_is_html(seeded) -> None:  # type: ignore[no-untyped
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "Camera cam-nope not found." in response.text
+
+
+def test_event_page_folds_replaced_snapshots(seeded) -> None:  # type: ignore[no-untyped-def]
+    app, event_id = seeded
+    with session_scope(app.state.session_factory) as session:
+        store.store_event(session, event("cam-x", uuid.UUID(event_id), 2, EventKind.UPDATE, snapshot=sha("e")), T0)
+        for char in "fe":
+            session.add(EventMedia(event_id=event_id, camera_id="cam-x", kind="snapshot", sha256=sha(char), uploaded_at=T0))
+    with TestClient(app) as client:
+        login(client, "ops")
+        detail = client.get(f"/events/{event_id}").text
+    current, _, folded = detail.partition('class="earlier-snapshots"')
+    assert f'src="/media/{sha("e")}"' in current, "the newest best snapshot is shown first"
+    assert f'src="/media/{sha("f")}"' not in current
+    assert f'src="/media/{sha("f")}"' in folded, "the replaced snapshot stays reachable"
+    assert "Cuplikan sebelumnya (1)" in folded
