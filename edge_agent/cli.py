@@ -62,6 +62,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
+    from edge_agent.core.filtering import DetectionFilter
     from edge_agent.detector import Detector, DetectorError
 
     image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
@@ -74,6 +75,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     detections = detector.detect(np.asarray(image, dtype=np.uint8))
+    if not args.raw:
+        # The agent's own rule: one physical vehicle is one detection, not car + truck.
+        detections = DetectionFilter(allowed_labels=frozenset()).merge_vehicles(detections)
 
     if args.json:
         rows = [
@@ -131,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ONNX weights (default: the verified asset named in the model spec)")
     detect.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help=f"model spec file (default: {DEFAULT_SPEC})")
     detect.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="ONNX Runtime intra-op threads")
+    detect.add_argument("--raw", action="store_true",
+                        help="print the model's output as decoded, without merging overlapping vehicle boxes")
     detect.set_defaults(handler=_cmd_detect)
 
     run = commands.add_parser("run", help="run the agent for every camera in a config file until SIGTERM")

@@ -47,6 +47,10 @@ class DetectionFilter:
             for det in kept
         ]
 
+    def merge_vehicles(self, detections: Sequence[Detection]) -> list[Detection]:
+        """Apply label aliases and merge overlapping vehicle boxes, keeping every label."""
+        return self._merge_vehicles([self._rename(det) for det in detections])
+
     def _rename(self, detection: Detection) -> Detection:
         alias = self.label_aliases.get(detection.label)
         return detection if alias is None else replace(detection, label=alias)

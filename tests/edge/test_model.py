@@ -123,6 +123,19 @@ def test_cli_detect_json(media_dir: Path, model_path: Path, capsys: pytest.Captu
     assert out.stat().st_size > 10_000
 
 
+@pytest.mark.parametrize(("flags", "vehicles"), [((), ["car"]), (("--raw",), ["car", "truck"])])
+def test_cli_detect_dog_vehicles(flags: tuple[str, ...], vehicles: list[str], media_dir: Path, model_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["detect", str(media_dir / "darknet_dog.jpg"), "--json", "--model", str(model_path), "--threads", "2", *flags])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    labels = [row["label"] for row in rows]
+    assert sorted(label for label in labels if label in {"car", "truck", "bus"}) == vehicles
+    assert labels.count("bicycle") == 1
+    car = next(row for row in rows if row["label"] == "car")
+    assert car["xyxy"] == pytest.approx([466, 78, 692, 171], abs=10)
+
+
 def test_cli_detect_missing_image(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["detect", str(tmp_path / "none.jpg")]) == 1
     assert "cannot read image" in capsys.readouterr().err
