@@ -80,7 +80,9 @@ def run_playbook(
                 if outcome.get("changed"):
                     changed.append(label)
                 if outcome.get("failed") or outcome.get("unreachable"):
-                    detail = f"{outcome.get('msg', '')} {outcome.get('stderr', '')[-1500:]}"
+                    detail = " ".join(
+                        str(outcome.get(key, ""))[-1500:] for key in ("msg", "stdout", "stderr")
+                    )
                     failed.append(f"{label}: {detail}")
     return PlayResult(result.returncode, report.get("stats", {}), changed, failed, result.stderr)
 

@@ -322,6 +322,8 @@ def test_agent_play_converges_and_config_passes_check(
     assert config["cameras"][0]["camera_id"] == "cam-07"
     assert config["cameras"][0]["name"] == "Simpang Tiga Jl. AH Nasution"
     assert config["mqtt"]["password_file"] == "/etc/metro-edge/mqtt-password"
+    assert config["model_spec"] == "/var/lib/metro-edge/models/yolox_nano.yaml"
+    assert (camera_root / "var/lib/metro-edge/models/yolox_nano.yaml").is_file()
 
     # The same check rejects a misspelt key, so the role's validate step can fail.
     broken = camera_root / "tmp/broken.yaml"
