@@ -1,8 +1,10 @@
 """The hub's MQTT connection: subscribes to the contract topics and publishes commands.
 
-paho-mqtt runs its network loop in its own thread and hands messages to a queue; one
-worker thread stores them in order through ``IngestProcessor``. ``manual_ack=True``
-keeps each QoS 1 message unacknowledged until it is stored, and the persistent
+paho-mqtt runs its network loop in its own thread and hands messages to a bounded
+queue. One writer thread takes up to ``BATCH_MAX`` of them (or what arrived within
+``BATCH_WAIT_S`` of the first) and stores them in one transaction through
+``IngestProcessor``. ``manual_ack=True`` keeps each QoS 1 message unacknowledged
+until its batch has committed, and the persistent
 session (clean_session=False, or MQTT 5 clean_start=False with a session expiry)
 makes the broker redeliver unacknowledged and queued messages after a reconnect.
 """
@@ -14,6 +16,7 @@ import queue
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.ingest.endpoint import BrokerEndpoint
-from hub.ingest.processor import IngestProcessor, ProcessorStopped
+from hub.ingest.processor import Incoming, IngestProcessor, ProcessorStopped
 from metro_common.topics import TopicKind, subscription
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,15 @@ log = logging.getLogger(__name__)
 SUBSCRIBED_KINDS = tuple(kind for kind in TopicKind if kind is not TopicKind.COMMAND)
 # CONNACK reason codes after which retrying cannot succeed without a config change.
 _FATAL_CONNECT_CODES = {"Bad user name or password", "Not authorized", "Client identifier not valid", "Banned"}
+# Largest number of messages stored in one transaction.
+BATCH_MAX = 500
+# How long the writer waits for more messages after the first of a batch, seconds.
+BATCH_WAIT_S = 0.005
+# Capacity of the queue between paho's thread and the writer. With MQTT 5 it is also
+# the Receive Maximum sent to the broker, which then never has more unacknowledged
+# messages out to this client. MQTT 3.1.1 has no such limit, but Mosquitto's
+# max_inflight_messages (default 20) caps the unacknowledged messages per client.
+QUEUE_MAX = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +79,7 @@ class HubMqttClient:
         self.fatal_error: str | None = None
         self.last_lag_s = 0.0
         self._stopping = False
-        self._queue: queue.Queue[_Received | None] = queue.Queue()
+        self._queue: queue.Queue[_Received | None] = queue.Queue(QUEUE_MAX)
         self._worker: threading.Thread | None = None
         self._client = self._build_client()
 
@@ -103,6 +115,7 @@ class HubMqttClient:
         if opts.mqtt5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho ships no annotation here
             properties.SessionExpiryInterval = opts.session_expiry_s
+            properties.ReceiveMaximum = QUEUE_MAX
             self._client.connect_async(
                 opts.endpoint.host, opts.endpoint.port, keepalive=opts.keepalive_s,
                 clean_start=False, properties=properties,
@@ -124,7 +137,7 @@ class HubMqttClient:
         if self.options.shared_group and self.connected.is_set():
             self._leave_shared_group(timeout_s)
         self.processor.stop()
-        self._queue.put(None)
+        self._put(None)
         if self._worker is not None:
             self._worker.join(timeout_s)
         self._client.disconnect()
@@ -180,23 +193,56 @@ class HubMqttClient:
             log.warning("MQTT connection to %s lost (%s); reconnecting", self.options.endpoint.redacted(), reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Received(message.topic, bytes(message.payload), message.mid, message.qos, time.monotonic()))
+        self._put(_Received(message.topic, bytes(message.payload), message.mid, message.qos, time.monotonic()))
+
+    def _put(self, item: _Received | None) -> None:
+        """Queue ``item``, waiting while the queue is full; a message is dropped unacknowledged on stop."""
+        while True:
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if self._stopping and (item is not None or self._worker is None or not self._worker.is_alive()):
+                    return
+
+    def _next_batch(self) -> tuple[list[_Received], bool]:
+        """Wait for a message, then collect more for up to BATCH_WAIT_S; return them and whether to stop."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        deadline = time.monotonic() + BATCH_WAIT_S
+        while len(batch) < BATCH_MAX:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _ack_callable(self, item: _Received) -> Callable[[], None]:
+        def ack() -> None:
+            if item.qos > 0:
+                # paho 2.2 ack() appends the PUBACK to a deque and wakes the network
+                # thread, so calls from this thread are sent in the order made.
+                self._client.ack(item.mid, item.qos)
+
+        return ack
 
     def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            self.last_lag_s = time.monotonic() - item.received_at
-
-            def ack(item: _Received = item) -> None:
-                if item.qos > 0:
-                    self._client.ack(item.mid, item.qos)
-
+        stop = False
+        while not stop:
+            batch, stop = self._next_batch()
+            if not batch:
+                continue
+            self.last_lag_s = time.monotonic() - batch[0].received_at
+            incoming = [Incoming(item.topic, item.payload, self._ack_callable(item)) for item in batch]
             try:
-                self.processor.handle(item.topic, item.payload, ack)
+                self.processor.handle_batch(incoming)
             except ProcessorStopped:
-                log.info("Ingestion stopped with a message from %s not stored; the broker redelivers it", item.topic)
+                log.info("Ingestion stopped with %d messages not stored; the broker redelivers them", len(batch))
                 return
-            except Exception:  # one bad message must not end ingestion; it stays unacknowledged
-                log.exception("Unexpected error while storing a message from %s", item.topic)
+            except Exception:  # one bad batch must not end ingestion; it stays unacknowledged
+                log.exception("Unexpected error while storing %d messages (first from %s)", len(batch), batch[0].topic)

@@ -23,6 +23,7 @@ class FoldOutcome(StrEnum):
     UPDATED = "updated"
     DUPLICATE = "duplicate"  # same or older seq: already applied
     AFTER_END = "after_end"  # the event has ended; later updates do not reopen it
+    FOREIGN = "foreign"  # the event id belongs to another camera
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
-"""Turning one received MQTT message into stored rows, then acknowledging it.
+"""Turning received MQTT messages into stored rows, then acknowledging them.
 
-The processor is independent of the network: ``handle`` takes topic, payload and an
-``ack`` callable. A message is acknowledged only after its transaction committed, or
-after it was rejected as invalid (redelivering an invalid message would never help).
-A database error is retried with exponential backoff, and the message stays
-unacknowledged until it is stored or the processor stops.
+The processor is independent of the network: ``handle_batch`` takes messages with an
+``ack`` callable each and stores the valid ones in one transaction. Every message of
+the batch is acknowledged, in arrival order, only after that transaction committed;
+an invalid one is counted as rejected and acknowledged with the batch (redelivering
+it would never help). A database error rolls the whole batch back and is retried with
+exponential backoff, and the batch stays unacknowledged until it is stored or the
+processor stops.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
+from typing import cast
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,8 +50,17 @@ class ProcessorStopped(RuntimeError):
     """The processor was stopped while a message was still waiting to be stored."""
 
 
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One received message and the callable that acknowledges it to the broker."""
+
+    topic: str
+    payload: bytes
+    ack: Callable[[], None]
+
+
 class IngestProcessor:
-    """Validates, stores and acknowledges messages one at a time."""
+    """Validates messages, stores a batch of them in one transaction, then acknowledges them."""
 
     def __init__(
         self,
@@ -65,61 +79,93 @@ class IngestProcessor:
         self.listeners: list[StoreListener] = []
         self.stored = 0
         self.db_failures = 0
+        self.batches = 0
 
     def stop(self) -> None:
         self._stop.set()
 
     def handle(self, topic: str, payload: bytes, ack: Callable[[], None]) -> store.StoreResult | None:
         """Validate, store and acknowledge one message; return what changed, None if rejected."""
+        return self.handle_batch([Incoming(topic, payload, ack)])[0]
+
+    def handle_batch(self, items: Sequence[Incoming]) -> list[store.StoreResult | None]:
+        """Validate, store in one transaction, then acknowledge ``items`` in arrival order.
+
+        Returns one result per item, None for a rejected message. Raises
+        ``ProcessorStopped``, with nothing acknowledged, when stopped during a retry.
+        """
+        messages = [self._validate(item.topic, item.payload) for item in items]
+        valid = [(item.topic, message) for item, message in zip(items, messages, strict=True) if message is not None]
+        stored = iter(self._store_with_retry(valid) if valid else [])
+        for item in items:
+            item.ack()
+        results = [next(stored) if message is not None else None for message in messages]
+        for item, message, result in zip(items, messages, results, strict=True):
+            if message is not None and result is None:
+                camera_id = getattr(message, "camera_id", "?")
+                self.rejects.reject(UNKNOWN_CAMERA, item.topic, f"camera {camera_id!r} is not registered")
+            elif result is not None:
+                self._notify(item.topic, result)
+        self.batches += 1
+        return results
+
+    def _validate(self, topic: str, payload: bytes) -> object | None:
+        """Decode a message, or count it as rejected and return None."""
         try:
             camera_id, kind = parse_topic(topic)
         except TopicError as exc:
             self.rejects.reject(BAD_TOPIC, topic, str(exc))
-            ack()
             return None
         if kind is TopicKind.COMMAND:
             self.rejects.reject(WRONG_DIRECTION, topic, "command topics are published by the hub, not consumed")
-            ack()
             return None
         try:
-            message = decode(kind, payload, topic_camera_id=camera_id)
+            return decode(kind, payload, topic_camera_id=camera_id)
         except ContractError as exc:
             self.rejects.reject(exc.reason, topic, str(exc))
-            ack()
             return None
 
-        result = self._store_with_retry(topic, message)
-        ack()
-        if result is None:
-            return None
+    def _notify(self, topic: str, result: store.StoreResult) -> None:
         self.stored += 1
         for listener in self.listeners:
             try:
                 listener(result)
             except Exception:  # a failing live-feed listener must not stop ingestion
                 log.exception("Live update listener failed for %s", topic)
-        return result
 
-    def _store_with_retry(self, topic: str, message: object) -> store.StoreResult | None:
+    def _store_with_retry(self, batch: list[tuple[str, object]]) -> list[store.StoreResult | None]:
         delay = RETRY_MIN_S
         attempt = 0
+        first_topic = batch[0][0]
         while True:
             attempt += 1
             try:
                 with session_scope(self._factory) as session:
-                    return self._store(session, message)
-            except store.UnknownCamera as exc:
-                self.rejects.reject(UNKNOWN_CAMERA, topic, f"camera {exc.args[0]!r} is not registered")
-                return None
+                    return self._store_batch(session, [message for _topic, message in batch])
             except SQLAlchemyError as exc:
                 self.db_failures += 1
                 if attempt == 1:
-                    log.warning("Storing a message from %s failed, retrying: %s", topic, exc)
+                    log.warning("Storing %d messages (first from %s) failed, retrying: %s", len(batch), first_topic, exc)
                 else:
-                    log.debug("Retry %d for %s failed: %s", attempt, topic, exc)
+                    log.debug("Retry %d of %d messages failed: %s", attempt, len(batch), exc)
                 if self._sleep(delay * random.uniform(0.8, 1.2)):
-                    raise ProcessorStopped(f"stopped before the message on {topic} was stored") from exc
+                    raise ProcessorStopped(f"stopped before {len(batch)} messages from {first_topic} were stored") from exc
                 delay = min(delay * 2, RETRY_MAX_S)
+
+    def _store_batch(self, session: Session, messages: list[object]) -> list[store.StoreResult | None]:
+        """Store messages in arrival order; consecutive event messages go through one bulk fold."""
+        results: list[store.StoreResult | None] = []
+        for is_event, run in groupby(messages, key=lambda message: isinstance(message, EventMessage)):
+            group = list(run)
+            if is_event and len(group) > 1:
+                results.extend(store.store_events(session, cast(list[EventMessage], group), self._clock()))
+                continue
+            for message in group:
+                try:
+                    results.append(self._store(session, message))
+                except store.UnknownCamera:
+                    results.append(None)  # raised before the store function wrote anything
+        return results
 
     def _store(self, session: Session, message: object) -> store.StoreResult:
         now = self._clock()

@@ -7,14 +7,18 @@ message is acknowledged only after the transaction holding it has committed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from hub.ingest.fold import EventState, FoldOutcome, fold_event
+from hub.ingest.batch import FoldStep, fold_batch
+from hub.ingest.fold import EventState, FoldOutcome
 from hub.models import Camera, CameraHealthSample, Command, Event, EventZone, LineCount
 from metro_common.messages import (
     CommandResultMessage,
@@ -50,7 +54,8 @@ def _camera(session: Session, camera_id: str) -> Camera:
     return camera
 
 
-def _row_state(row: Event) -> EventState:
+def _row_state(row: Any) -> EventState:
+    """Build the state of an ORM ``Event`` or a row of the ``events`` table."""
     return EventState(
         event_id=row.id, camera_id=row.camera_id, last_seq=row.last_seq, state=row.state, label=row.label,
         score=row.score, start_ts=row.start_ts, end_ts=row.end_ts, last_ts=row.last_ts, end_reason=row.end_reason,
@@ -70,35 +75,123 @@ def event_summary(row: Event | EventState) -> dict[str, Any]:
     return data
 
 
+class ConcurrentInsert(SQLAlchemyError):
+    """Another writer inserted an event of this batch after it was read; the batch is retried."""
+
+
 def store_event(session: Session, message: EventMessage, now: datetime) -> StoreResult:
     """Fold an event message into its row; duplicates and updates after end change nothing."""
-    camera = _camera(session, message.camera_id)
-    event_id = str(message.event_id)
-    row = session.get(Event, event_id, with_for_update=True)
-    if row is not None and row.camera_id != message.camera_id:
-        # An event id belongs to the camera that created it; a clash is treated as spoofing.
-        log.warning("Event %s from %s belongs to camera %s; message ignored", event_id, message.camera_id, row.camera_id)
-        return StoreResult("event", message.camera_id, False, {"outcome": "foreign"})
-    outcome, new_state = fold_event(_row_state(row) if row is not None else None, message)
-    if new_state is None:
-        return StoreResult("event", message.camera_id, False, {"outcome": outcome.value, "id": event_id})
+    result = store_events(session, [message], now)[0]
+    if result is None:
+        raise UnknownCamera(message.camera_id)
+    return result
 
-    if row is None:
-        row = Event(id=event_id, camera_id=message.camera_id, received_at=now)
-        session.add(row)
-    for field_name, value in _row_fields(new_state).items():
-        setattr(row, field_name, value)
-    row.updated_at = now
-    session.flush()
-    _sync_zones(session, event_id, new_state.zones, outcome)
 
-    if new_state.snapshot_sha256 and (camera.last_snapshot_ts is None or new_state.last_ts >= camera.last_snapshot_ts):
-        camera.last_snapshot_sha256 = new_state.snapshot_sha256
+def store_events(session: Session, messages: Sequence[EventMessage], now: datetime) -> list[StoreResult | None]:
+    """Fold event messages, in arrival order, into their rows with a few bulk statements.
+
+    Returns one result per message, None for a message from an unregistered camera.
+    The rows of the batch are read with ``FOR UPDATE`` (PostgreSQL), so no other
+    writer changes them before the commit.
+    """
+    session.flush()  # the Core statements below must see pending ORM changes of this transaction
+    cameras = {camera.id: camera for camera in session.scalars(
+        select(Camera).where(Camera.id.in_({message.camera_id for message in messages}))
+    )}
+    known = [message for message in messages if message.camera_id in cameras]
+    current = _lock_event_states(session, {str(message.event_id) for message in known})
+    folded = fold_batch(current, known)
+    _write_event_states(session, current, folded.changed, now)
+    steps = iter(folded.steps)
+    results: list[StoreResult | None] = []
+    for message in messages:
+        camera = cameras.get(message.camera_id)
+        if camera is None:
+            results.append(None)
+            continue
+        step = next(steps)
+        if step.state is not None:
+            _touch_camera(camera, str(message.event_id), step.state, now)
+        results.append(_event_result(message, current, step))
+    return results
+
+
+def _lock_event_states(session: Session, event_ids: set[str]) -> dict[str, EventState]:
+    if not event_ids:
+        return {}
+    table = Event.__table__
+    rows = session.execute(
+        select(table).where(table.c.id.in_(sorted(event_ids))).order_by(table.c.id).with_for_update()
+    )
+    return {row.id: _row_state(row) for row in rows}
+
+
+def _write_event_states(
+    session: Session, current: Mapping[str, EventState], changed: Mapping[str, EventState], now: datetime
+) -> None:
+    """Insert new events, update changed ones and add their new zones: at most three statements."""
+    table = Event.__table__
+    created = [_event_row(state, now) for event_id, state in sorted(changed.items()) if event_id not in current]
+    updated = [_event_row(state, now) for event_id, state in sorted(changed.items()) if event_id in current]
+    if created:
+        # DO NOTHING plus RETURNING detects a row that another writer inserted after
+        # ``_lock_event_states`` read none: the batch is then retried, and reads it.
+        statement = _insert(session, table).values(created).on_conflict_do_nothing(index_elements=["id"])
+        inserted = session.execute(statement.returning(table.c.id)).scalars().all()
+        if len(inserted) != len(created):
+            raise ConcurrentInsert(f"{len(created) - len(inserted)} event rows were inserted by another writer")
+    if updated:
+        # The rows were locked when read, so every row takes the DO UPDATE path.
+        upsert = _insert(session, table).values(updated)
+        columns = [name for name in updated[0] if name not in ("id", "camera_id", "received_at")]
+        session.execute(upsert.on_conflict_do_update(
+            index_elements=["id"], set_={name: upsert.excluded[name] for name in columns}
+        ))
+    # Zones only grow (``fold_event`` keeps the union), so new zones are inserted and none deleted.
+    zones = [
+        {"event_id": event_id, "zone": zone}
+        for event_id, state in sorted(changed.items())
+        for zone in state.zones
+        if event_id not in current or zone not in current[event_id].zones
+    ]
+    if zones:
+        session.execute(_insert(session, EventZone.__table__).values(zones).on_conflict_do_nothing())
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """Return the dialect's INSERT, which supports ON CONFLICT on PostgreSQL and SQLite."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"ingestion supports PostgreSQL and SQLite, not {dialect!r}")
+
+
+def _event_row(state: EventState, now: datetime) -> dict[str, Any]:
+    row = _row_fields(state)
+    row.update(id=state.event_id, camera_id=state.camera_id, received_at=now, updated_at=now)
+    return row
+
+
+def _touch_camera(camera: Camera, event_id: str, state: EventState, now: datetime) -> None:
+    if state.snapshot_sha256 and (camera.last_snapshot_ts is None or state.last_ts >= camera.last_snapshot_ts):
+        camera.last_snapshot_sha256 = state.snapshot_sha256
         camera.last_snapshot_event_id = event_id
-        camera.last_snapshot_ts = new_state.last_ts
+        camera.last_snapshot_ts = state.last_ts
     camera.last_seen_at = max(camera.last_seen_at or now, now)
-    summary = event_summary(new_state)
-    summary["outcome"] = outcome.value
+
+
+def _event_result(message: EventMessage, current: Mapping[str, EventState], step: FoldStep) -> StoreResult:
+    event_id = str(message.event_id)
+    if step.outcome is FoldOutcome.FOREIGN:
+        # An event id belongs to the camera that created it; a clash is treated as spoofing.
+        log.warning("Event %s from %s belongs to camera %s; message ignored", event_id, message.camera_id, step.owner)
+        return StoreResult("event", message.camera_id, False, {"outcome": step.outcome.value})
+    if step.state is None:
+        return StoreResult("event", message.camera_id, False, {"outcome": step.outcome.value, "id": event_id})
+    summary = event_summary(step.state)
+    summary["outcome"] = step.outcome.value
     summary["kind"] = message.kind.value
     return StoreResult("event", message.camera_id, True, summary)
 
@@ -109,17 +202,6 @@ def _row_fields(state: EventState) -> dict[str, Any]:
     fields.pop("camera_id")
     fields["zones"] = list(state.zones)
     return fields
-
-
-def _sync_zones(session: Session, event_id: str, zones: tuple[str, ...], outcome: FoldOutcome) -> None:
-    existing = set() if outcome is FoldOutcome.CREATED else set(
-        session.scalars(select(EventZone.zone).where(EventZone.event_id == event_id))
-    )
-    wanted = set(zones)
-    for zone in wanted - existing:
-        session.add(EventZone(event_id=event_id, zone=zone))
-    if existing - wanted:
-        session.execute(delete(EventZone).where(EventZone.event_id == event_id, EventZone.zone.in_(existing - wanted)))
 
 
 def store_status(session: Session, message: StatusMessage, now: datetime) -> StoreResult:

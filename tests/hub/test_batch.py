@@ -1,0 +1,204 @@
+"""Batched ingestion: pure folding of a batch, and bulk storing on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.db import Base, make_engine, make_session_factory, session_scope
+from hub.ingest import store
+from hub.ingest.batch import fold_batch
+from hub.ingest.fold import FoldOutcome, state_from_message
+from hub.ingest.processor import Incoming, IngestProcessor
+from hub.models import Camera, Event, EventZone, import_all_models
+from metro_common.messages import EventKind, encode
+from metro_common.topics import TopicKind, topic
+from tests.hub.conftest import create_throwaway_database
+from tests.hub.factories import add_camera, event, sha, unique_camera_id
+
+NOW = datetime(2026, 12, 4, 13, 0, tzinfo=UTC)
+END = EventKind.END
+UPDATE = EventKind.UPDATE
+
+
+# Pure folding
+
+
+def test_fold_batch_out_of_order_seq() -> None:
+    camera_id, event_id = "cam-a", uuid.uuid4()
+    messages = [event(camera_id, event_id, 3, UPDATE, score=0.9), event(camera_id, event_id, 1), event(camera_id, event_id, 2, UPDATE)]
+    folded = fold_batch({}, messages)
+    assert [step.outcome for step in folded.steps] == [FoldOutcome.CREATED, FoldOutcome.DUPLICATE, FoldOutcome.DUPLICATE]
+    assert folded.changed[str(event_id)].last_seq == 3
+    assert folded.changed[str(event_id)].score == 0.9
+
+
+def test_fold_batch_update_after_end_ignored() -> None:
+    camera_id, event_id = "cam-a", uuid.uuid4()
+    messages = [event(camera_id, event_id, 1), event(camera_id, event_id, 3, END), event(camera_id, event_id, 4, UPDATE)]
+    folded = fold_batch({}, messages)
+    assert [step.outcome for step in folded.steps] == [FoldOutcome.CREATED, FoldOutcome.UPDATED, FoldOutcome.AFTER_END]
+    final = folded.changed[str(event_id)]
+    assert final.state == "ended"
+    assert final.last_seq == 3
+
+
+def test_fold_batch_duplicate_in_batch() -> None:
+    camera_id, event_id = "cam-a", uuid.uuid4()
+    message = event(camera_id, event_id, 1)
+    folded = fold_batch({}, [message, message])
+    assert [step.outcome for step in folded.steps] == [FoldOutcome.CREATED, FoldOutcome.DUPLICATE]
+    assert folded.steps[1].state is None
+
+
+def test_fold_batch_starts_from_stored_state() -> None:
+    camera_id, event_id = "cam-a", uuid.uuid4()
+    stored = state_from_message(event(camera_id, event_id, 2, UPDATE, zones=("north",)))
+    folded = fold_batch({str(event_id): stored}, [event(camera_id, event_id, 2), event(camera_id, event_id, 3, zones=("south",))])
+    assert [step.outcome for step in folded.steps] == [FoldOutcome.DUPLICATE, FoldOutcome.UPDATED]
+    assert folded.changed[str(event_id)].zones == ("north", "south")
+
+
+def test_fold_batch_foreign_camera() -> None:
+    event_id = uuid.uuid4()
+    folded = fold_batch({}, [event("cam-a", event_id, 1), event("cam-b", event_id, 2, UPDATE)])
+    assert folded.steps[1].outcome is FoldOutcome.FOREIGN
+    assert folded.steps[1].owner == "cam-a"
+    assert folded.changed[str(event_id)].camera_id == "cam-a"
+    assert folded.changed[str(event_id)].last_seq == 1
+
+
+def test_fold_batch_matches_one_at_a_time() -> None:
+    """Folding a batch gives the same final state as storing its messages one by one."""
+    camera_id, event_id = "cam-a", uuid.uuid4()
+    messages = [
+        event(camera_id, event_id, 2, UPDATE, score=0.8, zones=("a",)), event(camera_id, event_id, 1, zones=("b",)),
+        event(camera_id, event_id, 4, END), event(camera_id, event_id, 3, UPDATE, snapshot=sha("c")),
+    ]
+    one_by_one: dict[str, object] = {}
+    for message in messages:
+        one_by_one.update(fold_batch(one_by_one, [message]).changed)  # type: ignore[arg-type]
+    assert fold_batch({}, messages).changed == one_by_one
+
+
+# Storing on both databases
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def factory(request, tmp_path_factory) -> Iterator[sessionmaker[Session]]:  # type: ignore[no-untyped-def]
+    import_all_models()
+    drop = None
+    if request.param == "postgres":
+        url, drop = create_throwaway_database(request.getfixturevalue("postgres_url"))
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('batch') / 'hub.db'}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
+    if drop is not None:
+        drop()
+
+
+def _cameras(factory: sessionmaker[Session], count: int) -> list[str]:
+    ids = [unique_camera_id("batch") for _ in range(count)]
+    with session_scope(factory) as session:
+        for camera_id in ids:
+            add_camera(session, camera_id)
+    return ids
+
+
+def _store(factory: sessionmaker[Session], messages: list) -> list[store.StoreResult | None]:  # type: ignore[type-arg]
+    with session_scope(factory) as session:
+        return store.store_events(session, messages, NOW)
+
+
+def _row(factory: sessionmaker[Session], event_id: uuid.UUID) -> Event:
+    with factory() as session:
+        row = session.get(Event, str(event_id))
+        assert row is not None, f"event {event_id} was not stored"
+        return row
+
+
+def test_store_events_folds_one_event(factory) -> None:  # type: ignore[no-untyped-def]
+    (camera_id,) = _cameras(factory, 1)
+    event_id = uuid.uuid4()
+    results = _store(factory, [
+        event(camera_id, event_id, 2, UPDATE, score=0.9, zones=("east",)), event(camera_id, event_id, 1, zones=("west",)),
+        event(camera_id, event_id, 2, UPDATE), event(camera_id, event_id, 3, END),
+        event(camera_id, event_id, 4, UPDATE),
+    ])
+    assert [r.detail["outcome"] for r in results if r is not None] == ["created", "duplicate", "duplicate", "updated", "after_end"]
+    row = _row(factory, event_id)
+    assert (row.state, row.last_seq, row.score) == ("ended", 3, 0.9)
+    with factory() as session:
+        zones = set(session.scalars(select(EventZone.zone).where(EventZone.event_id == str(event_id))))
+    assert zones == {"east"}, "zones of the row follow the stored state"
+    assert row.zones == ["east"]
+
+
+def test_store_events_updates_stored_row(factory) -> None:  # type: ignore[no-untyped-def]
+    (camera_id,) = _cameras(factory, 1)
+    event_id = uuid.uuid4()
+    _store(factory, [event(camera_id, event_id, 1, zones=("a",))])
+    results = _store(factory, [event(camera_id, event_id, 1), event(camera_id, event_id, 2, UPDATE, zones=("b",), snapshot=sha("d"))])
+    assert [r.detail["outcome"] for r in results if r is not None] == ["duplicate", "updated"]
+    row = _row(factory, event_id)
+    assert (row.last_seq, row.zones, row.snapshot_sha256) == (2, ["a", "b"], sha("d"))
+    with factory() as session:
+        zones = set(session.scalars(select(EventZone.zone).where(EventZone.event_id == str(event_id))))
+        camera = session.get(Camera, camera_id)
+        assert camera is not None
+        assert camera.last_snapshot_sha256 == sha("d")
+        assert camera.last_snapshot_event_id == str(event_id)
+        assert camera.last_seen_at == NOW
+    assert zones == {"a", "b"}
+
+
+def test_store_events_mixed_cameras(factory) -> None:  # type: ignore[no-untyped-def]
+    first, second = _cameras(factory, 2)
+    ids = [uuid.uuid4() for _ in range(4)]
+    unknown = unique_camera_id("unregistered")
+    results = _store(factory, [
+        event(first, ids[0], 1), event(second, ids[1], 1), event(unknown, ids[2], 1),
+        event(first, ids[3], 1), event(second, ids[0], 2, UPDATE), event(second, ids[1], 2, END),
+    ])
+    assert results[2] is None, "a message from an unregistered camera is not stored"
+    assert results[4] is not None and results[4].detail == {"outcome": "foreign"}
+    assert _row(factory, ids[0]).last_seq == 1
+    assert _row(factory, ids[1]).state == "ended"
+    assert _row(factory, ids[3]).camera_id == first
+    with factory() as session:
+        assert session.get(Event, str(ids[2])) is None
+
+
+def test_processor_batch_acks_after_commit(factory) -> None:  # type: ignore[no-untyped-def]
+    (camera_id,) = _cameras(factory, 1)
+    event_id = uuid.uuid4()
+    acked: list[int] = []
+    processor = IngestProcessor(factory, clock=lambda: NOW)
+
+    def ack(index: int):  # type: ignore[no-untyped-def]
+        def _ack() -> None:
+            with factory() as session:  # a separate connection sees only committed rows
+                assert session.get(Event, str(event_id)) is not None, "acknowledged before the commit"
+            acked.append(index)
+        return _ack
+
+    name = topic(camera_id, TopicKind.EVENT)
+    items = [
+        Incoming(name, encode(event(camera_id, event_id, 1)), ack(0)),
+        Incoming(name, b"{not json", ack(1)),
+        Incoming(name, encode(event(camera_id, event_id, 2, END)), ack(2)),
+    ]
+    results = processor.handle_batch(items)
+    assert acked == [0, 1, 2], "every message is acknowledged once, in arrival order"
+    assert results[1] is None
+    assert processor.rejects.counts() == {"malformed": 1}
+    assert processor.stored == 2
+    assert _row(factory, event_id).state == "ended"
