@@ -311,13 +311,26 @@ def list_complaints(
     opd: Annotated[str | None, Query(max_length=40)] = None,
     overdue: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> dict[str, Any]:
-    """List complaints for staff, newest first; OPD officers see only their OPD's complaints."""
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip; prefer cursor, which stays fast deep in the list")] = 0,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
+) -> JSONResponse:
+    """List complaints for staff, newest first (overdue: oldest first); OPD officers see only their OPD's complaints.
+
+    The response carries ``next_cursor`` while more rows follow; pass it as ``cursor`` for the next page.
+    """
+    if cursor and offset:
+        raise ApiError(422, "cursor_with_offset", "complaints.error.cursor_with_offset", {"field": "offset"})
     viewer = service.viewer_for_user(session, user)
-    rows = service.queue(session, viewer=viewer, status=status, category=category, opd=opd, overdue=overdue, now=now, limit=limit, offset=offset)
+    try:
+        page = service.queue_page(
+            session, viewer=viewer, status=status, category=category, opd=opd, overdue=overdue, now=now,
+            limit=limit, offset=offset, cursor=cursor,
+        )
+    except ValueError:
+        raise ApiError(400, "bad_cursor", "complaints.error.cursor", {"field": "cursor"}) from None
     language = request_language(request)
-    return {"items": [views.list_item(c, catalog, language, now) for c in rows]}
+    # The items hold only JSON types, so JSONResponse skips FastAPI's generic encoder walk.
+    return JSONResponse({"items": [views.list_item(c, catalog, language, now) for c in page.rows], "next_cursor": page.next_cursor})
 
 
 def _staff_complaint(session: Session, complaint_id: int, viewer: service.Viewer) -> Complaint:

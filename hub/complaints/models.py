@@ -21,8 +21,12 @@ class Complaint(Base):
 
     __tablename__ = "complaints"
     __table_args__ = (
-        Index("ix_complaints_status_created", "status", "created_at"),
-        Index("ix_complaints_category_created", "category_code", "created_at"),
+        # The queue and Open311 walk (created_at, id) in either direction, optionally
+        # within one status, category or OPD, so each filter has an index in that order.
+        Index("ix_complaints_created_id", "created_at", "id"),
+        Index("ix_complaints_status_created_id", "status", "created_at", "id"),
+        Index("ix_complaints_category_created_id", "category_code", "created_at", "id"),
+        Index("ix_complaints_opd_created_id", "opd_code", "created_at", "id"),
         Index("ix_complaints_opd_status", "opd_code", "status"),
         Index("ix_complaints_updated_at", "updated_at"),
     )

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Integer, Select, and_, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from hub.complaints import cursor as cursor_codec
 from hub.complaints import workflow
 from hub.complaints.calendar import due_at
 from hub.complaints.catalog import Catalog
@@ -23,7 +24,7 @@ from hub.complaints.geo import bounding_box, distance_m
 from hub.complaints.models import Complaint, ComplaintHistory, ComplaintPhoto, OpdMember
 from hub.complaints.settings import ComplaintSettings
 from hub.errors import ApiError
-from hub.models import User
+from hub.models import User, UtcDateTime
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,14 @@ def add_response(session: Session, complaint: Complaint, message: str, *, catalo
 # ------------------------------------------------------------------------------ reads
 
 
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue and the cursor of the next page (None on the last page)."""
+
+    rows: list[Complaint]
+    next_cursor: str | None
+
+
 def queue(
     session: Session,
     *,
@@ -190,12 +199,61 @@ def queue(
     limit: int = 100,
     offset: int = 0,
 ) -> list[Complaint]:
-    """Return complaints for the operator queue, oldest due first when ``overdue``, else newest first."""
+    """Return complaints for the operator queue, oldest first when ``overdue``, else newest first."""
+    page = queue_page(
+        session, viewer=viewer, now=now, status=status, category=category, opd=opd, overdue=overdue, limit=limit, offset=offset
+    )
+    return page.rows
+
+
+def queue_page(
+    session: Session,
+    *,
+    viewer: Viewer,
+    now: datetime,
+    status: workflow.Status | None = None,
+    category: str | None = None,
+    opd: str | None = None,
+    overdue: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> QueuePage:
+    """Load one queue page in one query, continuing after ``cursor`` (keyset) or skipping ``offset`` rows.
+
+    Raises ValueError for a cursor that is invalid or was made for the other sort order.
+    The ``ix_complaints_*_created_id`` indexes serve each filter in this sort order.
+    """
+    order = cursor_codec.OLDEST_FIRST if overdue else cursor_codec.NEWEST_FIRST
+    position = cursor_codec.decode_cursor(cursor, order) if cursor else None
+    query = _queue_query(viewer=viewer, now=now, status=status, category=category, opd=opd, overdue=overdue)
+    if query is None:
+        return QueuePage([], None)
+    if position is not None:
+        # Typed literals, so the timestamp is bound exactly like the column's values.
+        after = tuple_(literal(position[0], type_=UtcDateTime()), literal(position[1], type_=Integer()))
+        key = tuple_(Complaint.created_at, Complaint.id)
+        query = query.where(key > after if overdue else key < after)
+    if overdue:
+        query = query.order_by(Complaint.created_at, Complaint.id)
+    else:
+        query = query.order_by(Complaint.created_at.desc(), Complaint.id.desc())
+    rows = list(session.scalars(query.limit(limit + 1).offset(offset)))
+    if len(rows) <= limit:
+        return QueuePage(rows, None)
+    rows = rows[:limit]
+    return QueuePage(rows, cursor_codec.encode_cursor(rows[-1].created_at, rows[-1].id, order))
+
+
+def _queue_query(
+    *, viewer: Viewer, now: datetime, status: workflow.Status | None, category: str | None, opd: str | None, overdue: bool
+) -> Select[tuple[Complaint]] | None:
+    """Build the filtered queue query without order and limit; None when the viewer may list nothing."""
     query = select(Complaint)
     if viewer.kind == "opd":
         query = query.where(Complaint.opd_code == viewer.opd_code)
     elif viewer.kind not in ("staff", "monitor"):
-        return []
+        return None
     if status is not None:
         query = query.where(Complaint.status == status.value)
     if category:
@@ -208,10 +266,8 @@ def queue(
                 and_(Complaint.status == workflow.Status.BELUM_TERVERIFIKASI.value, Complaint.verify_due_at < now),
                 and_(Complaint.status == workflow.Status.DIDISPOSISIKAN.value, Complaint.follow_up_due_at < now),
             )
-        ).order_by(Complaint.created_at)
-    else:
-        query = query.order_by(Complaint.created_at.desc(), Complaint.id.desc())
-    return list(session.scalars(query.limit(limit).offset(offset)))
+        )
+    return query
 
 
 def find_by_tracking_code(session: Session, code: str) -> Complaint | None:

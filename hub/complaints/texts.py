@@ -39,6 +39,14 @@ i18n.register(
             "Lokasi ({lat}, {lon}) berada di luar wilayah Kota Metro. Pilih titik di dalam batas kota pada peta.",
             "The location ({lat}, {lon}) is outside Kota Metro. Pick a point inside the city boundary on the map.",
         ),
+        "complaints.error.cursor": (
+            "Kursor halaman tidak valid; mulai lagi dari halaman pertama.",
+            "Invalid page cursor; start again from the first page.",
+        ),
+        "complaints.error.cursor_with_offset": (
+            "Gunakan cursor atau offset, tidak keduanya.",
+            "Use either cursor or offset, not both.",
+        ),
         "complaints.error.category": (
             "Kategori '{value}' tidak dikenal. Pilih salah satu kategori dari daftar.",
             "Unknown category '{value}'. Choose one of the listed categories.",
