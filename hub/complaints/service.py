@@ -247,7 +247,7 @@ def queue_page(
 
 def _queue_query(
     *, viewer: Viewer, now: datetime, status: workflow.Status | None, category: str | None, opd: str | None, overdue: bool
-) -> Select[tuple[Complaint]] | None:
+) -> Select[Complaint] | None:
     """Build the filtered queue query without order and limit; None when the viewer may list nothing."""
     query = select(Complaint)
     if viewer.kind == "opd":
