@@ -1,13 +1,17 @@
 """Per-camera perception pipeline: motion gating, detection, tracking, zones and events.
 
 ``CameraAnalyzer.process`` takes one BGR frame and its monotonic time and returns the
-event updates, line crossings and gating facts of that frame. The detector runs when:
+event updates, line crossings and gating facts of that frame. The detector runs on the
+next frame when:
 
-1. the motion detector reports motion anywhere in the frame (the whole frame is then
-   detected, not only the moving regions), or
-2. a tracked object is still moving or was just missed, so its track can follow it or
-   end promptly even when motion detection is quiet (for example during an exposure
-   change, which recalibrates the motion background), or
+1. the motion detector reports motion that does not lie on a tracked object (a new
+   object, or one the tracker lost), so new objects are not delayed; the whole frame is
+   then detected, not only the moving regions, or
+2. ``events.track_detect_interval_s`` has passed since the last run and motion lies on
+   tracked objects, or a tracked object is still moving or was just missed. Its track
+   then follows it or ends promptly even when motion detection is quiet (for example
+   during an exposure change, which recalibrates the motion background). Between these
+   runs the tracker predicts each box with its constant velocity, or
 3. only stationary objects are tracked and ``events.stationary_recheck_s`` has passed,
    so parked cars stay tracked at a low rate, or
 4. ``events.periodic_check_s`` has passed since the last run.
@@ -29,14 +33,21 @@ import numpy.typing as npt
 from edge_agent.analysis_config import AnalysisConfig
 from edge_agent.core.detection import Detection
 from edge_agent.core.filtering import DetectionFilter
-from edge_agent.core.geometry import box_centre
+from edge_agent.core.geometry import BoxXYXY, Point, box_centre, covered_fraction, expand_box
 from edge_agent.core.lifecycle import EventLifecycle, EventUpdate, LifecycleParams
-from edge_agent.core.motion import MotionDetector
+from edge_agent.core.motion import MotionDetector, MotionResult
 from edge_agent.core.tracker import IouTracker, Track, TrackerParams
 from edge_agent.core.zones import Crossing, LineCounter, Zone, zones_containing
 from metro_common.messages import EndReason, EventKind
 
 log = logging.getLogger(__name__)
+
+# Share of a motion box that must lie inside a region already accounted for (a track's
+# predicted box, motion the last detector run saw) for the motion to count as not new.
+MOTION_COVERED_FRACTION = 0.5
+# Frame times derived from a frame rate (index / fps) carry rounding error, so an
+# interval of exactly 3 frames must not come out as 4.
+TIME_TOLERANCE_S = 1e-6
 
 Image = npt.NDArray[np.uint8]
 
@@ -103,6 +114,8 @@ class CameraAnalyzer:
         self._zones: list[Zone] = []
         self._lines: list[LineCounter] = []
         self._last_run_s: float | None = None
+        self._last_run_motion: tuple[BoxXYXY, ...] = ()
+        self._first_centres: dict[int, Point] = {}
         self.frames = 0
         self.detector_runs = 0
 
@@ -124,9 +137,10 @@ class CameraAnalyzer:
         crossings: list[Crossing] = []
         detections: list[Detection] = []
         inference_ms: float | None = None
-        run = self._should_detect(motion.motion, mono_s)
+        run = self._should_detect(motion, mono_s)
         if run:
             self._last_run_s = mono_s
+            self._last_run_motion = motion.boxes
             self.detector_runs += 1
             raw = self.detector.detect(frame_bgr)
             inference_ms = self.detector.last_inference_ms
@@ -138,11 +152,12 @@ class CameraAnalyzer:
                 update = lifecycle.observe(track, zones, frame_bgr, mono_s)
                 if update is not None:
                     updates.append(update)
-                # NOTE: lines see a track only once it is confirmed, so a crossing made
-                # during its first confirm_hits detector runs is not counted.
                 if track.confirmed:
                     crossings.extend(self._count_crossings(track, mono_s))
+                else:
+                    self._first_centres.setdefault(track.track_id, box_centre(track.box))
             for track in step.removed:
+                self._first_centres.pop(track.track_id, None)
                 update = lifecycle.end_track(track, EndReason.LEFT_VIEW, mono_s)
                 if update is not None:
                     updates.append(update)
@@ -155,6 +170,7 @@ class CameraAnalyzer:
     def end_all(self, reason: EndReason, mono_s: float) -> list[EventUpdate]:
         """End every open event (camera offline, shutdown) and forget all tracks."""
         tracks = self._tracker.remove_all()
+        self._first_centres.clear()
         if self._motion is not None:
             self._motion.reset()
         for line in self._lines:
@@ -164,20 +180,49 @@ class CameraAnalyzer:
         updates = [self._lifecycle.end_track(track, reason, mono_s) for track in tracks]
         return [update for update in updates if update is not None]
 
-    def _should_detect(self, motion: bool, mono_s: float) -> bool:
-        if not self.gate_detector or motion or self._last_run_s is None:
+    def _should_detect(self, motion: MotionResult, mono_s: float) -> bool:
+        if not self.gate_detector or self._last_run_s is None:
+            return True
+        if self._has_new_motion(motion.boxes, mono_s):
             return True
         since_last = mono_s - self._last_run_s
         tracks = self._tracker.tracks.values()
-        if any(track.missed_runs > 0 or not track.stationary for track in tracks):
-            return True
+        if motion.motion or any(track.missed_runs > 0 or not track.stationary for track in tracks):
+            return since_last + TIME_TOLERANCE_S >= self.config.events.track_detect_interval_s
         if tracks and since_last >= self.config.events.stationary_recheck_s:
             return True
         return since_last >= self.config.events.periodic_check_s
 
+    def _has_new_motion(self, motion_boxes: Sequence[BoxXYXY], mono_s: float) -> bool:
+        """Return True when a motion box lies mostly outside the regions already accounted for.
+
+        Those regions are every track's predicted box and every motion box of the last
+        detector run, each grown by the tracker's match buffer (the margin a detection may
+        be off by and still continue its track). Motion the detector has already looked at
+        and found nothing in (a car still half out of view, the fading trail a car leaves
+        in the motion background) is re-checked at ``track_detect_interval_s`` instead of
+        on every frame.
+        """
+        if not motion_boxes:
+            return False
+        buffer = self.config.tracker.match_buffer
+        seen = [*self._tracker.predicted_boxes(mono_s), *self._last_run_motion]
+        covers = [expand_box(box, buffer) for box in seen]
+        return any(covered_fraction(box, covers) < MOTION_COVERED_FRACTION for box in motion_boxes)
+
     def _count_crossings(self, track: Track, mono_s: float) -> list[Crossing]:
+        """Feed the track's centre to every line; a newly confirmed track's path starts where it was first seen.
+
+        Lines count only confirmed tracks, so a false detection never counts, but a track
+        needs ``confirm_hits`` detector runs to be confirmed. Starting its path at the first
+        centre keeps a crossing made during those runs, reported at confirmation time.
+        """
+        found: list[Crossing | None] = []
+        first = self._first_centres.pop(track.track_id, None)
+        if first is not None:
+            found.extend(line.update(track.track_id, first, track.label, mono_s) for line in self._lines)
         point = box_centre(track.box)
-        found = [line.update(track.track_id, point, track.label, mono_s) for line in self._lines]
+        found.extend(line.update(track.track_id, point, track.label, mono_s) for line in self._lines)
         return [crossing for crossing in found if crossing is not None]
 
     def _setup(self, frame_bgr: Image) -> tuple[EventLifecycle, MotionDetector]:

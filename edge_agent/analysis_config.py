@@ -73,6 +73,7 @@ class EventConfig(_Strict):
     min_update_interval_s: float = Field(5.0, ge=0.0, description="Minimum time between two 'update' messages of one event, seconds")
     max_duration_s: float = Field(3600.0, gt=0.0, description="An event is ended with reason max_duration after this long, seconds")
     min_snapshot_gain: float = Field(0.05, ge=0.0, le=1.0, description="Score gain a new snapshot needs over the current one, fraction 0-1")
+    track_detect_interval_s: float = Field(0.25, ge=0.0, description="Detector interval while tracked objects move and all motion lies on tracked objects; the tracker predicts their boxes in between, and motion elsewhere still runs the detector on the next frame, seconds; 0 detects on every frame")
     stationary_recheck_s: float = Field(5.0, gt=0.0, description="Detector interval while only stationary objects are tracked and nothing moves, seconds")
     periodic_check_s: float = Field(30.0, gt=0.0, description="Detector interval with no motion and no tracked objects, seconds")
 

@@ -24,6 +24,19 @@ def expand_box(box: BoxXYXY, fraction: float) -> BoxXYXY:
     return (box[0] - pad_x, box[1] - pad_y, box[2] + pad_x, box[3] + pad_y)
 
 
+def covered_fraction(box: BoxXYXY, covers: Sequence[BoxXYXY]) -> float:
+    """Return the largest share of ``box``'s area that lies inside any one of ``covers`` (0 for an empty box)."""
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    if area <= 0.0:
+        return 0.0
+    best = 0.0
+    for cover in covers:
+        inter_w = max(0.0, min(box[2], cover[2]) - max(box[0], cover[0]))
+        inter_h = max(0.0, min(box[3], cover[3]) - max(box[1], cover[1]))
+        best = max(best, inter_w * inter_h / area)
+    return best
+
+
 def box_bottom_centre(box: BoxXYXY) -> Point:
     """Return the middle of the box's lower edge, where a person or vehicle meets the ground."""
     return ((box[0] + box[2]) / 2.0, box[3])

@@ -127,6 +127,10 @@ class IouTracker:
                 removed.append(self.tracks.pop(tid))
         return TrackerStep(tuple(matched), tuple(removed))
 
+    def predicted_boxes(self, mono_s: float) -> list[BoxXYXY]:
+        """Return every track's box moved by its velocity to ``mono_s``, for frames the detector skips."""
+        return [track.predict(mono_s, self.params.max_prediction_s) for track in self.tracks.values()]
+
     def remove_all(self) -> list[Track]:
         """Drop every track (camera offline, shutdown) and return them."""
         tracks = list(self.tracks.values())

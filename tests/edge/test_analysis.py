@@ -159,3 +159,90 @@ def test_config_fields_have_descriptions() -> None:
                   analysis_config.AnalysisConfig):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
+
+
+class BlockDetector:
+    """Finds the bright (value 250) blocks drawn by ``draw_blocks`` and reports each as a car."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.last_inference_ms: float | None = None
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        self.calls += 1
+        self.last_inference_ms = 1.0
+        found = []
+        for left in range(0, WIDTH, BLOCK_SLOT):
+            ys, xs = np.nonzero(frame_bgr[:, left : left + BLOCK_SLOT, 0] == 250)
+            if len(xs):
+                box = (float(left + xs.min()), float(ys.min()), float(left + xs.max() + 1), float(ys.max() + 1))
+                found.append(Detection(xyxy=box, confidence=0.9, class_id=2, label="car"))
+        return found
+
+
+BLOCK_SLOT = 320  # one block per half of the frame, so BlockDetector can tell them apart
+
+
+def draw_blocks(background: np.ndarray, tops: list[int], lefts: list[int]) -> np.ndarray:
+    frame = background.copy()
+    for top, left in zip(tops, lefts, strict=True):
+        frame[top : top + 60, left : left + 60] = 250
+    return frame
+
+
+def test_moving_track_detected_at_interval() -> None:
+    detector = BlockDetector()
+    config = AnalysisConfig(events=EventConfig(track_detect_interval_s=0.3))
+    analyzer = CameraAnalyzer("cam-01", config, detector)
+    background = scene()
+    ran, updates = [], []
+    for index in range(40):  # a car drives down at 8 px per frame, 10 frames per second
+        frame = draw_blocks(background, [20 + 8 * index], [100]) if index >= 5 else background
+        result = analyzer.process(frame, index / 10.0)
+        ran.append(result.detector_ran)
+        updates += result.updates
+    runs = [index for index, did_run in enumerate(ran) if did_run]
+    # First frame (no background), the car appearing (new motion), then every 0.3 s.
+    assert runs[:2] == [0, 5]
+    assert runs[2:] == list(range(8, 40, 3))
+    assert [u.kind for u in updates] == [EventKind.NEW]
+    assert len(analyzer.tracks) == 1
+
+
+def test_new_motion_outside_track_detected_at_once() -> None:
+    detector = BlockDetector()
+    config = AnalysisConfig(events=EventConfig(track_detect_interval_s=1.0))
+    analyzer = CameraAnalyzer("cam-01", config, detector)
+    background = scene()
+    ran = []
+    for index in range(30):
+        tops, lefts = [20 + 8 * index], [100]
+        if index >= 17:  # a second car enters the other half of the frame
+            tops.append(300 - 6 * (index - 17))
+            lefts.append(450)
+        result = analyzer.process(draw_blocks(background, tops, lefts), index / 10.0)
+        ran.append(result.detector_ran)
+    runs = [index for index, did_run in enumerate(ran) if did_run]
+    # The first car is in frame 0, so its motion lies on its track from frame 1 on and is
+    # re-checked every second. The second car's motion is new: it runs the detector at once.
+    assert runs == [0, 10, 17, 27]
+    assert len(analyzer.tracks) == 2
+
+
+def test_crossing_before_confirmation_counted() -> None:
+    # The centre passes the middle line (y = 240) between the first and second detection,
+    # two runs before the track is confirmed.
+    def script(call: int) -> list[Detection]:
+        y = 150.0 + call * 40.0
+        return [Detection(xyxy=(300.0, y, 360.0, y + 60.0), confidence=0.9, class_id=2, label="car")]
+
+    config = AnalysisConfig(
+        lines=(LineConfig(name="middle", a=(0.0, 0.5), b=(1.0, 0.5)),), events=EventConfig(confirm_hits=3)
+    )
+    analyzer = CameraAnalyzer("cam-01", config, ScriptedDetector(script), gate_detector=False)
+    frame = scene()
+    crossings = []
+    for index in range(5):
+        crossings += analyzer.process(frame, index / 10.0).crossings
+    assert [c.direction.value for c in crossings] == ["to_right"]
+    assert crossings[0].mono_s == pytest.approx(0.2)

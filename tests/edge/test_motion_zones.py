@@ -7,9 +7,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.core.geometry import box_iou, edges_touching_border, point_in_polygon, segments_intersect
+from edge_agent.core.geometry import (
+    box_iou,
+    covered_fraction,
+    edges_touching_border,
+    point_in_polygon,
+    segments_intersect,
+)
 from edge_agent.core.motion import MotionDetector
 from edge_agent.core.zones import CrossingDirection, LineCounter, Zone, zones_containing
+
+
+@pytest.mark.parametrize(
+    ("box", "covers", "expected"),
+    [
+        ((0.0, 0.0, 10.0, 10.0), [], 0.0),
+        ((0.0, 0.0, 10.0, 10.0), [(-5.0, -5.0, 20.0, 20.0)], 1.0),
+        ((0.0, 0.0, 10.0, 10.0), [(5.0, 0.0, 20.0, 10.0)], 0.5),
+        ((0.0, 0.0, 10.0, 10.0), [(5.0, 0.0, 20.0, 10.0), (0.0, 0.0, 10.0, 8.0)], 0.8),
+        ((0.0, 0.0, 10.0, 10.0), [(20.0, 20.0, 30.0, 30.0)], 0.0),
+        ((5.0, 5.0, 5.0, 10.0), [(0.0, 0.0, 10.0, 10.0)], 0.0),
+    ],
+)
+def test_covered_fraction_best_single_cover(
+    box: tuple[float, float, float, float], covers: list[tuple[float, float, float, float]], expected: float
+) -> None:
+    assert covered_fraction(box, covers) == pytest.approx(expected)
 
 
 def textured(height: int = 480, width: int = 640, seed: int = 1) -> np.ndarray:

@@ -93,6 +93,19 @@ def test_tracker_keeps_id_for_moving_object() -> None:
     assert ids == [1] * 10
 
 
+def test_tracker_predicts_boxes_between_runs() -> None:
+    tracker = IouTracker(TrackerParams(max_prediction_s=1.0))
+    box = (100.0, 100.0, 140.0, 200.0)
+    for step in range(4):
+        tracker.update(inputs(det(shifted(box, 10 * step))), step * 0.1)
+    # The velocity is smoothed towards 100 px/s: 50, 75, then 87.5 px/s after three moves.
+    predicted = tracker.predicted_boxes(0.5)
+    assert len(predicted) == 1
+    assert predicted[0] == pytest.approx(shifted(box, 30 + 87.5 * 0.2))
+    # Prediction stops after max_prediction_s.
+    assert tracker.predicted_boxes(5.0)[0] == pytest.approx(shifted(box, 30 + 87.5 * 1.0))
+
+
 def test_tracker_separates_two_objects_and_groups() -> None:
     tracker = IouTracker()
     result = tracker.update(inputs(det((0, 0, 50, 100)), det((300, 0, 350, 100)), det((0, 0, 50, 100), label="car")), 0.0)
