@@ -51,10 +51,16 @@ class ApiError(Exception):
 
 
 def request_language(request: Request) -> str:
-    """Pick the language from ?lang=, the 'lang' cookie, then Accept-Language."""
-    return i18n.normalise_language(
-        request.query_params.get("lang") or request.cookies.get("lang") or request.headers.get("accept-language")
-    )
+    """Pick the language from ?lang=, then the 'lang' cookie, then the hub's default.
+
+    Accept-Language is ignored on purpose: command-centre PCs and phones often run an
+    English browser, and the city wants Bahasa Indonesia unless a person chooses English.
+    """
+    chosen = request.query_params.get("lang") or request.cookies.get("lang")
+    if chosen:
+        return i18n.normalise_language(chosen)
+    settings = getattr(request.app.state, "settings", None)
+    return i18n.normalise_language(getattr(settings, "default_language", None))
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

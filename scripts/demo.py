@@ -222,14 +222,26 @@ def main() -> int:
         return 0
     finally:
         stop.set()
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in reversed(children):
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # Agents first, and only then the hub: an agent flushes its outbox and publishes
+        # 'stopped' through the hub's embedded broker, which must still be running.
+        agents, hub_process = children[1:], children[0]
+        stop_processes(agents, timeout_s=20)
+        stop_processes([hub_process], timeout_s=15)
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """Send SIGTERM to every process, wait for all of them, and kill those that outlast the timeout."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"warning: {' '.join(map(str, process.args[:2]))} did not stop within {timeout_s:.0f} s; killing it")
+            process.kill()
+            process.wait()
 
 
 if __name__ == "__main__":

@@ -171,9 +171,13 @@ def test_api_without_login_is_401(hub_app) -> None:  # type: ignore[no-untyped-d
     app = _role_app(hub_app)
     with TestClient(app) as client:
         token = csrf_from(client)
-        response = client.post("/api/v1/_test/operator", headers={"X-CSRF-Token": token, "Accept-Language": "en"})
-        assert response.status_code == 401
-        assert response.json()["error"] == {"code": "unauthorized", "message": "Please log in first.", "details": {}}
+        english = client.post("/api/v1/_test/operator?lang=en", headers={"X-CSRF-Token": token})
+        browser_default = client.post("/api/v1/_test/operator", headers={"X-CSRF-Token": token, "Accept-Language": "en-US,en"})
+        assert english.status_code == 401
+        assert english.json()["error"] == {"code": "unauthorized", "message": "Please log in first.", "details": {}}
+        assert browser_default.json()["error"]["message"] == "Silakan masuk terlebih dahulu.", (
+            "an English browser must still get Bahasa Indonesia until the person chooses English"
+        )
 
 
 def test_security_headers(hub_app) -> None:  # type: ignore[no-untyped-def]
