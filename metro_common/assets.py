@@ -132,6 +132,9 @@ def fetch_assets(
     only when it matches, so a bad copy never replaces a good one.
     """
     dest = dest or assets_dir()
+    for folder in offline_dirs:
+        if not folder.is_dir():
+            raise AssetError(f"offline folder {folder} does not exist; pass the folder that holds the files, e.g. --from ../shared")
     dest.mkdir(parents=True, exist_ok=True)
     wanted = set(names) if names is not None else None
     placed: list[Path] = []
@@ -150,7 +153,10 @@ def fetch_assets(
                 source = _find_offline(asset.file, offline_dirs)
                 if source is None:
                     searched = ", ".join(str(d) for d in offline_dirs)
-                    raise AssetError(f"{asset.file}: not found in {searched}")
+                    raise AssetError(
+                        f"{asset.file}: not found in {searched} or their subfolders; copy it there, "
+                        "or run without --from to download it"
+                    )
                 shutil.copyfile(source, tmp)
             else:
                 log.info("Downloading %s from %s", asset.file, asset.source_url)
