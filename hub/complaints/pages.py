@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -27,6 +28,9 @@ router = APIRouter(include_in_schema=False)
 START_HOOKS.append(start_retention)
 
 # Texts the browser scripts show, handed over in a JSON block (no inline scripts).
+# Rows per page of the operator queue; the "next page" link continues by keyset cursor.
+QUEUE_PAGE = 100
+
 _SCRIPT_TEXT_KEYS = (
     "complaints.form.sending", "complaints.form.done", "complaints.form.nearby", "complaints.form.gps_found",
     "complaints.track.title",
@@ -115,17 +119,32 @@ def queue_page(
     request: Request, session: SessionDep, now: NowDep, catalog: CatalogDep, user: CurrentUser,
     status: Annotated[str, Query(max_length=24)] = "", category: Annotated[str, Query(max_length=40)] = "",
     opd: Annotated[str, Query(max_length=40)] = "", overdue: Annotated[str, Query(max_length=5)] = "",
+    cursor: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     language = request_language(request)
     viewer = service.viewer_for_user(session, user)
     status_value = workflow.Status(status) if status in {s.value for s in workflow.Status} else None
-    rows = service.queue(
-        session, viewer=viewer, now=now, status=status_value, category=category or None, opd=opd or None,
-        overdue=overdue in ("1", "true", "on"), limit=300,
-    )
+    filters = {"status": status, "category": category, "opd": opd, "overdue": overdue in ("1", "true", "on")}
+
+    def load(after: str | None) -> service.QueuePage:
+        return service.queue_page(
+            session, viewer=viewer, now=now, status=status_value, category=category or None, opd=opd or None,
+            overdue=bool(filters["overdue"]), limit=QUEUE_PAGE, cursor=after,
+        )
+
+    try:
+        page = load(cursor or None)
+    except ValueError:
+        # A stale or edited link: show the first page instead of an error.
+        page = load(None)
+    next_url = None
+    if page.next_cursor is not None:
+        kept = {key: value for key, value in (("status", status), ("category", category), ("opd", opd), ("overdue", overdue)) if value}
+        next_url = "/operator/laporan?" + urlencode(kept | {"cursor": page.next_cursor})
     context = {
-        "items": [views.list_item(c, catalog, language, now) for c in rows],
-        "filters": {"status": status, "category": category, "opd": opd, "overdue": overdue in ("1", "true", "on")},
+        "items": [views.list_item(c, catalog, language, now) for c in page.rows],
+        "filters": filters,
+        "next_url": next_url,
         "statuses": [(s.value, i18n.translate(f"complaints.status.{s.value}", language)) for s in workflow.Status],
         "categories": [(c.code, c.name(language)) for c in catalog.categories.values()],
         "opds": [(o.code, o.name) for o in catalog.opds.values()],

@@ -170,6 +170,7 @@ i18n.register(
         "complaints.queue.all": ("Semua", "All"),
         "complaints.queue.filter": ("Saring", "Filter"),
         "complaints.queue.empty": ("Tidak ada laporan.", "No reports."),
+        "complaints.queue.next": ("Halaman berikutnya", "Next page"),
         "complaints.queue.due": ("Batas waktu", "Due"),
         "complaints.queue.created": ("Masuk", "Received"),
         "complaints.field.status": ("Status", "Status"),

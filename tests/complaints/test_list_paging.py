@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import html
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -264,3 +266,29 @@ def test_api_officer_pages_own_opd(queue_client: tuple[Any, TestClient]) -> None
         body = client.get(f"/api/v1/complaints?limit=4&cursor={body['next_cursor']}").json()
         opds |= {item["opd"] for item in body["items"]}
     assert opds == {"dlh"}
+
+
+def test_queue_page_links_next_page(queue_client: tuple[Any, TestClient]) -> None:
+    app, client = queue_client
+    with app.state.engine.begin() as connection:
+        connection.execute(insert(Complaint), [row | {"id": row["id"] + 60, "tracking_code": f"U{row['id']:09d}"} for row in _complaint_rows(400)])
+    add_user(app, "verifikator", "operator")
+    login(client, "verifikator")
+    first = client.get("/operator/laporan?category=sampah")
+    assert first.status_code == 200
+    match = re.search(r'href="(/operator/laporan\?[^"]*cursor=[^"]+)" rel="next"', first.text)
+    assert match is not None, "no next-page link on a full page"
+    next_url = html.unescape(match.group(1))
+    assert "category=sampah" in next_url
+    second = client.get(next_url)
+    assert second.status_code == 200
+    assert 'rel="next"' not in second.text
+    first_ids = set(re.findall(r'href="/operator/laporan/(\d+)"', first.text))
+    second_ids = set(re.findall(r'href="/operator/laporan/(\d+)"', second.text))
+    assert len(first_ids) == 100
+    assert len(second_ids) == 15  # 115 complaints of the category in all
+    assert not first_ids & second_ids
+    assert "Pelapor Rahasia" not in first.text + second.text
+    stale = client.get("/operator/laporan?cursor=zzz")
+    assert stale.status_code == 200
+    assert len(set(re.findall(r'href="/operator/laporan/(\d+)"', stale.text))) == 100
