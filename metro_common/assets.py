@@ -78,7 +78,7 @@ def sha256_of(path: Path) -> str:
 
 
 def verify(asset: Asset, path: Path) -> None:
-    """Raise AssetError unless ``path`` holds exactly the manifest's bytes."""
+    """Raise AssetError unless ``path`` contains exactly the manifest's bytes."""
     if not path.is_file():
         raise AssetError(f"{asset.file}: not found at {path}")
     actual = sha256_of(path)
@@ -134,7 +134,7 @@ def fetch_assets(
     dest = dest or assets_dir()
     for folder in offline_dirs:
         if not folder.is_dir():
-            raise AssetError(f"offline folder {folder} does not exist; pass the folder that holds the files, e.g. --from ../shared")
+            raise AssetError(f"offline folder {folder} does not exist; pass the folder that contains the files, e.g. --from ../shared")
     dest.mkdir(parents=True, exist_ok=True)
     wanted = set(names) if names is not None else None
     placed: list[Path] = []

@@ -71,13 +71,13 @@ def port_free(port: int) -> bool:
     return True
 
 
-def pick_port(preferred: int, what: str) -> int:
+def pick_port(preferred: int, service: str) -> int:
     if port_free(preferred):
         return preferred
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    print(f"note: port {preferred} for the {what} is busy (another service holds it); using {port} instead")
+    print(f"note: port {preferred} for the {service} is busy (another service holds it); using {port} instead")
     return port
 
 
