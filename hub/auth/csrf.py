@@ -5,6 +5,9 @@ field ``csrf_token`` or header ``X-CSRF-Token`` for fetch) is an HMAC of that co
 under the hub's secret key, so a cross-site page can neither read nor forge it.
 Requests authenticated with an ``Authorization`` header (device tokens, API keys)
 are exempt: a browser never adds that header to a cross-site request by itself.
+Endpoints open to anonymous callers (``CSRF_SESSION_ONLY``) are checked only when the
+request carries a login session cookie, because only then is there ambient authority
+that a cross-site page could borrow; a mobile app without a session posts freely.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import i18n
+from hub.auth.sessions import SESSION_COOKIE
 from hub.errors import error_body, is_page_path, page_error, request_language
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,8 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Path prefixes of machine APIs that authenticate without cookies; features append here.
 CSRF_EXEMPT_PREFIXES: list[str] = []
+# (method, exact path) of anonymous endpoints that need the token only from logged-in browsers.
+CSRF_SESSION_ONLY: set[tuple[str, str]] = set()
 # Form bodies are buffered to read the token; larger ones are rejected before parsing.
 MAX_FORM_BYTES = 32 * 1024 * 1024
 
@@ -40,6 +46,12 @@ i18n.register(
         "error.csrf": (
             "Formulir kedaluwarsa atau tidak sah. Muat ulang halaman lalu coba lagi.",
             "The form has expired or is invalid. Reload the page and try again.",
+        ),
+        "error.csrf_api": (
+            "Token CSRF tidak ada atau salah. Permintaan yang membawa cookie sesi harus mengirim header X-CSRF-Token "
+            "dari halaman hub; klien API tanpa sesi tidak mengirim cookie atau memakai header Authorization.",
+            "The CSRF token is missing or wrong. A request that carries a session cookie must send the X-CSRF-Token "
+            "header from a hub page; an API client without a session sends no cookies or uses an Authorization header.",
         ),
     }
 )
@@ -87,13 +99,14 @@ class CSRFMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cookie_value = _cookies(scope).get(CSRF_COOKIE, "")
+        cookies = _cookies(scope)
+        cookie_value = cookies.get(CSRF_COOKIE, "")
         new_cookie = None
         if len(cookie_value) < 32:
             cookie_value = new_cookie = secrets.token_urlsafe(32)
         scope.setdefault("state", {})["csrf_cookie"] = cookie_value
 
-        if scope["method"] not in SAFE_METHODS and not self._exempt(scope):
+        if scope["method"] not in SAFE_METHODS and not self._exempt(scope, cookies):
             expected = token_for_cookie(self.secret, cookie_value)
             supplied = _header(scope, CSRF_HEADER.encode())
             if supplied is None:
@@ -113,10 +126,12 @@ class CSRFMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
     @staticmethod
-    def _exempt(scope: Scope) -> bool:
+    def _exempt(scope: Scope, cookies: dict[str, str]) -> bool:
         if _header(scope, b"authorization"):
             return True
         path = str(scope.get("path", ""))
+        if (scope["method"], path.rstrip("/")) in CSRF_SESSION_ONLY and SESSION_COOKIE not in cookies:
+            return True
         return any(path.startswith(prefix) for prefix in CSRF_EXEMPT_PREFIXES)
 
     @staticmethod
@@ -162,8 +177,9 @@ class CSRFMiddleware:
     @staticmethod
     async def _reject(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
-        message = i18n.translate("error.csrf", request_language(request))
-        if is_page_path(request.url.path):
+        page = is_page_path(request.url.path)
+        message = i18n.translate("error.csrf" if page else "error.csrf_api", request_language(request))
+        if page:
             await page_error(request, 403, message)(scope, receive, send)
             return
         body: dict[str, Any] = error_body("csrf_failed", message)

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub import i18n
+from hub.auth.csrf import CSRF_SESSION_ONLY
 from hub.auth.deps import AdminUser, CurrentUser, optional_user
 from hub.complaints import intake, ratelimit, service, texts, views, workflow
 from hub.complaints.catalog import CLASSIFICATIONS, Catalog, load_catalog
@@ -28,6 +29,8 @@ from hub.models import User
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"])
+# Citizens and mobile apps submit without a login, so only session-carrying requests need the CSRF token.
+CSRF_SESSION_ONLY.update({("POST", "/api/v1/complaints"), ("POST", "/api/v1/complaints/photo-location")})
 
 DEVICE_COOKIE = "ly_device"
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -158,7 +161,32 @@ async def _read_upload(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-@router.post("", status_code=201, response_model=SubmitResponse, responses=ERROR_RESPONSES)
+SUBMIT_REQUIRED_FIELDS = ("category", "lat", "lon", "description")
+SUBMIT_OPTIONAL_FIELDS = (
+    "classification", "address", "contact_name", "contact_phone", "contact_email",
+    "anonymous", "confidential", "idempotency_key", "photos",
+)
+FORM_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def require_form_body(request: Request) -> None:
+    """Reject a JSON (or other non-form) body before the form fields are validated one by one."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in FORM_CONTENT_TYPES:
+        raise ApiError(
+            415, "form_body_expected", "complaints.error.form_body_expected",
+            {
+                "content_type": content_type or None, "expected": "multipart/form-data",
+                "required_fields": list(SUBMIT_REQUIRED_FIELDS), "optional_fields": list(SUBMIT_OPTIONAL_FIELDS),
+            },
+            content_type=content_type or "-", required=", ".join(SUBMIT_REQUIRED_FIELDS),
+        )
+
+
+@router.post(
+    "", status_code=201, response_model=SubmitResponse, dependencies=[Depends(require_form_body)],
+    responses={**ERROR_RESPONSES, 415: {"description": "The body is not multipart/form-data"}},
+)
 async def submit_complaint(
     request: Request,
     session: SessionDep,

@@ -72,7 +72,7 @@ def validate_submission(submission: Submission, catalog: Catalog, settings: Comp
         raise ApiError(422, "invalid_category", "complaints.error.category", {"field": "category"}, value=submission.category_code)
     if not catalog.boundary.contains(submission.lat, submission.lon):
         raise ApiError(
-            422, "outside_city", "complaints.error.outside_city", {"field": "lat,long", "lat": submission.lat, "long": submission.lon},
+            422, "outside_city", "complaints.error.outside_city", {"field": "lat,lon", "fields": ["lat", "lon"], "lat": submission.lat, "lon": submission.lon},
             lat=submission.lat, lon=submission.lon,
         )
     if not 1 <= len(submission.description) <= MAX_DESCRIPTION or "\x00" in submission.description:

@@ -33,7 +33,7 @@ QUEUE_PAGE = 100
 
 _SCRIPT_TEXT_KEYS = (
     "complaints.form.sending", "complaints.form.done", "complaints.form.nearby", "complaints.form.gps_found",
-    "complaints.track.title",
+    "complaints.form.outside_city", "complaints.track.title",
 )
 
 

@@ -35,6 +35,12 @@ i18n.register(
         "complaints.classification.aspirasi": ("Aspirasi", "Suggestion"),
         "complaints.classification.permintaan_informasi": ("Permintaan Informasi", "Information request"),
         # Errors
+        "complaints.error.form_body_expected": (
+            "Kirim laporan sebagai multipart/form-data, bukan {content_type}. Kolom wajib: {required}; "
+            "foto dikirim sebagai kolom file photos.",
+            "Send the report as multipart/form-data, not {content_type}. Required fields: {required}; "
+            "photos go in the file field photos.",
+        ),
         "complaints.error.outside_city": (
             "Lokasi ({lat}, {lon}) berada di luar wilayah Kota Metro. Pilih titik di dalam batas kota pada peta.",
             "The location ({lat}, {lon}) is outside Kota Metro. Pick a point inside the city boundary on the map.",
@@ -157,6 +163,10 @@ i18n.register(
         ),
         "complaints.form.done": ("Laporan terkirim. Simpan kode pelacakan Anda:", "Report sent. Keep your tracking code:"),
         "complaints.form.gps_found": ("Lokasi diambil dari foto.", "Location taken from the photo."),
+        "complaints.form.outside_city": (
+            "Titik itu di luar batas Kota Metro. Ketuk di dalam garis biru.",
+            "That point is outside Kota Metro. Tap inside the blue outline.",
+        ),
         "complaints.track.title": ("Cek status laporan", "Check report status"),
         "complaints.track.code": ("Kode pelacakan", "Tracking code"),
         "complaints.track.submit": ("Cek", "Check"),
