@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hub.ingest.batch import FoldStep, fold_batch
+from hub.ingest.bulk import upsert_rows
 from hub.ingest.fold import EventState, FoldOutcome
 from hub.models import Camera, CameraHealthSample, Command, Event, EventZone, LineCount
 from metro_common.messages import (
@@ -67,11 +67,21 @@ def _row_state(row: Any) -> EventState:
 def event_summary(row: Event | EventState) -> dict[str, Any]:
     """Describe an event for the live feed (JSON-ready)."""
     state = row if isinstance(row, EventState) else _row_state(row)
-    data = asdict(state)
+    data = _state_fields(state)
     data["id"] = data.pop("event_id")
-    data["zones"] = list(state.zones)
     for key in ("start_ts", "end_ts", "last_ts"):
         data[key] = data[key].isoformat() if data[key] else None
+    return data
+
+
+_STATE_FIELDS = tuple(field.name for field in fields(EventState))
+
+
+def _state_fields(state: EventState) -> dict[str, Any]:
+    """Copy the fields of ``state`` into a dict; unlike ``asdict`` without a slow deep copy."""
+    data = {name: getattr(state, name) for name in _STATE_FIELDS}
+    data["box"] = dict(state.box)
+    data["zones"] = list(state.zones)
     return data
 
 
@@ -130,23 +140,19 @@ def _write_event_states(
     session: Session, current: Mapping[str, EventState], changed: Mapping[str, EventState], now: datetime
 ) -> None:
     """Insert new events, update changed ones and add their new zones: at most three statements."""
-    table = Event.__table__
+    table = cast(Table, Event.__table__)
     created = [_event_row(state, now) for event_id, state in sorted(changed.items()) if event_id not in current]
     updated = [_event_row(state, now) for event_id, state in sorted(changed.items()) if event_id in current]
     if created:
         # DO NOTHING plus RETURNING detects a row that another writer inserted after
         # ``_lock_event_states`` read none: the batch is then retried, and reads it.
-        statement = _insert(session, table).values(created).on_conflict_do_nothing(index_elements=["id"])
-        inserted = session.execute(statement.returning(table.c.id)).scalars().all()
+        inserted = upsert_rows(session, table, created, returning="id")
         if len(inserted) != len(created):
             raise ConcurrentInsert(f"{len(created) - len(inserted)} event rows were inserted by another writer")
     if updated:
         # The rows were locked when read, so every row takes the DO UPDATE path.
-        upsert = _insert(session, table).values(updated)
         columns = [name for name in updated[0] if name not in ("id", "camera_id", "received_at")]
-        session.execute(upsert.on_conflict_do_update(
-            index_elements=["id"], set_={name: upsert.excluded[name] for name in columns}
-        ))
+        upsert_rows(session, table, updated, update_columns=columns)
     # Zones only grow (``fold_event`` keeps the union), so new zones are inserted and none deleted.
     zones = [
         {"event_id": event_id, "zone": zone}
@@ -154,18 +160,7 @@ def _write_event_states(
         for zone in state.zones
         if event_id not in current or zone not in current[event_id].zones
     ]
-    if zones:
-        session.execute(_insert(session, EventZone.__table__).values(zones).on_conflict_do_nothing())
-
-
-def _insert(session: Session, table: Any) -> Any:
-    """Return the dialect's INSERT, which supports ON CONFLICT on PostgreSQL and SQLite."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"ingestion supports PostgreSQL and SQLite, not {dialect!r}")
+    upsert_rows(session, cast(Table, EventZone.__table__), zones)
 
 
 def _event_row(state: EventState, now: datetime) -> dict[str, Any]:
@@ -197,11 +192,9 @@ def _event_result(message: EventMessage, current: Mapping[str, EventState], step
 
 
 def _row_fields(state: EventState) -> dict[str, Any]:
-    fields = asdict(state)
-    fields.pop("event_id")
-    fields.pop("camera_id")
-    fields["zones"] = list(state.zones)
-    return fields
+    data = _state_fields(state)
+    del data["event_id"], data["camera_id"]
+    return data
 
 
 def store_status(session: Session, message: StatusMessage, now: datetime) -> StoreResult:

@@ -202,3 +202,14 @@ def test_processor_batch_acks_after_commit(factory) -> None:  # type: ignore[no-
     assert processor.rejects.counts() == {"malformed": 1}
     assert processor.stored == 2
     assert _row(factory, event_id).state == "ended"
+
+
+def test_store_events_detects_concurrent_insert(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A row inserted by another writer after the batch read none makes the batch fail and retry."""
+    (camera_id,) = _cameras(factory, 1)
+    event_id = uuid.uuid4()
+    _store(factory, [event(camera_id, event_id, 1)])
+    monkeypatch.setattr(store, "_lock_event_states", lambda session, event_ids: {})
+    with pytest.raises(store.ConcurrentInsert):
+        _store(factory, [event(camera_id, event_id, 2, END), event(camera_id, uuid.uuid4(), 1)])
+    assert _row(factory, event_id).state == "active", "the failed batch changed nothing"
