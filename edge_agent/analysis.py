@@ -20,11 +20,13 @@ next frame when:
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -34,6 +36,7 @@ from edge_agent.analysis_config import AnalysisConfig
 from edge_agent.core.detection import Detection
 from edge_agent.core.filtering import DetectionFilter
 from edge_agent.core.geometry import BoxXYXY, Point, box_centre, covered_fraction, expand_box
+from edge_agent.core.letterbox import PreparedInput
 from edge_agent.core.lifecycle import EventLifecycle, EventUpdate, LifecycleParams
 from edge_agent.core.motion import MotionDetector, MotionResult
 from edge_agent.core.tracker import IouTracker, Track, TrackerParams
@@ -51,7 +54,7 @@ TIME_TOLERANCE_S = 1e-6
 
 Image = npt.NDArray[np.uint8]
 
-__all__ = ["CameraAnalyzer", "ClipReport", "EndReason", "EventUpdate", "FrameResult", "analyse_clip"]
+__all__ = ["CameraAnalyzer", "ClipFrame", "ClipReader", "ClipReport", "EndReason", "EventUpdate", "FrameResult", "analyse_clip"]
 
 
 class ObjectDetector(Protocol):
@@ -60,6 +63,15 @@ class ObjectDetector(Protocol):
     last_inference_ms: float | None
 
     def detect(self, frame_bgr: Image) -> list[Detection]: ...
+
+
+@runtime_checkable
+class PreparingDetector(ObjectDetector, Protocol):
+    """A detector whose letterboxing can run on another thread, ahead of inference."""
+
+    def make_preparer(self) -> Callable[[Image], PreparedInput]: ...
+
+    def detect_prepared(self, prepared: PreparedInput) -> list[Detection]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +121,7 @@ class CameraAnalyzer:
             )
         )
         self._frame_size: tuple[int, int] | None = None
+        self._setup_lock = threading.Lock()
         self._motion: MotionDetector | None = None
         self._lifecycle: EventLifecycle | None = None
         self._zones: list[Zone] = []
@@ -127,11 +140,33 @@ class CameraAnalyzer:
     def line_counters(self) -> list[LineCounter]:
         return list(self._lines)
 
-    def process(self, frame_bgr: Image, mono_s: float) -> FrameResult:
-        """Analyse one frame taken at monotonic time ``mono_s`` (seconds)."""
+    def detect_motion(self, frame_bgr: Image) -> MotionResult:
+        """Run the motion detector on the next frame, ahead of ``process``.
+
+        A reader thread may call this for every frame in order and pass each result to
+        ``process(motion=...)``. Each frame must go through the motion detector once,
+        because it updates the running background.
+        """
+        _, motion_detector = self._setup(frame_bgr)
+        return motion_detector.detect(frame_bgr)
+
+    def process(
+        self,
+        frame_bgr: Image,
+        mono_s: float,
+        prepared: PreparedInput | None = None,
+        motion: MotionResult | None = None,
+    ) -> FrameResult:
+        """Analyse one frame taken at monotonic time ``mono_s`` (seconds).
+
+        ``prepared`` is the frame already letterboxed by the detector's preparer; the
+        detector then skips its own letterboxing. It needs a ``PreparingDetector``.
+        ``motion`` is this frame's result of ``detect_motion``, computed ahead.
+        """
         lifecycle, motion_detector = self._setup(frame_bgr)
         self.frames += 1
-        motion = motion_detector.detect(frame_bgr)
+        if motion is None:
+            motion = motion_detector.detect(frame_bgr)
 
         updates: list[EventUpdate] = []
         crossings: list[Crossing] = []
@@ -142,7 +177,7 @@ class CameraAnalyzer:
             self._last_run_s = mono_s
             self._last_run_motion = motion.boxes
             self.detector_runs += 1
-            raw = self.detector.detect(frame_bgr)
+            raw = self._detect(frame_bgr, prepared)
             inference_ms = self.detector.last_inference_ms
             inputs = self._filter.select(raw)
             detections = [item.detection for item in inputs]
@@ -179,6 +214,13 @@ class CameraAnalyzer:
             return []
         updates = [self._lifecycle.end_track(track, reason, mono_s) for track in tracks]
         return [update for update in updates if update is not None]
+
+    def _detect(self, frame_bgr: Image, prepared: PreparedInput | None) -> list[Detection]:
+        if prepared is None:
+            return self.detector.detect(frame_bgr)
+        if not isinstance(self.detector, PreparingDetector):
+            raise TypeError(f"camera {self.camera_id}: a prepared frame needs a detector with detect_prepared()")
+        return self.detector.detect_prepared(prepared)
 
     def _should_detect(self, motion: MotionResult, mono_s: float) -> bool:
         if not self.gate_detector or self._last_run_s is None:
@@ -229,6 +271,11 @@ class CameraAnalyzer:
         """Build the size-dependent parts on the first frame; reject frames of another size."""
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
             raise ValueError(f"camera {self.camera_id}: expected an HxWx3 BGR frame, got shape {frame_bgr.shape}")
+        # detect_motion on a reader thread and process may both see the first frame.
+        with self._setup_lock:
+            return self._setup_locked(frame_bgr)
+
+    def _setup_locked(self, frame_bgr: Image) -> tuple[EventLifecycle, MotionDetector]:
         height, width = frame_bgr.shape[:2]
         if self._frame_size is not None:
             if self._frame_size != (width, height):
@@ -318,6 +365,11 @@ def analyse_clip(
     second). ``frame_range`` (first, last inclusive) analyses only part of the file, and
     ``transform(index, frame)`` may alter frames first (for example to simulate an IR
     switch). Open events are ended with reason ``shutdown`` at the end of the clip.
+
+    A reader thread decodes the file and runs motion detection ahead of the analysis.
+    With ``every_frame`` and a ``PreparingDetector`` it also letterboxes each frame. This
+    work then overlaps with inference, because ONNX Runtime releases the GIL while it
+    runs. ``transform`` runs on the reader thread.
     """
     if frame_step < 1:
         raise ValueError(f"frame_step must be at least 1, got {frame_step}")
@@ -327,34 +379,117 @@ def analyse_clip(
     fps = capture.get(cv2.CAP_PROP_FPS) or 10.0
     analyzer = CameraAnalyzer(path.stem, config, detector, gate_detector=not every_frame)
     report = ClipReport(path=path, fps=fps)
-    first, last = frame_range if frame_range is not None else (0, None)
+    # Letterboxing frames the gate then skips would only waste CPU.
+    prepare = detector.make_preparer() if every_frame and isinstance(detector, PreparingDetector) else None
+    reader = ClipReader(capture, frame_step, frame_range, transform, analyzer.detect_motion, prepare)
     started = time.perf_counter()
-    index = -1
     mono_s = 0.0
     try:
-        while True:
-            ok, decoded = capture.read()
-            if not ok:
-                break
-            frame: Image = np.asarray(decoded, dtype=np.uint8)
-            index += 1
-            if index < first:
-                continue
-            if last is not None and index > last:
-                break
-            if (index - first) % frame_step:
-                continue
-            if transform is not None:
-                frame = transform(index, frame)
-            mono_s = index / fps
-            result = analyzer.process(frame, mono_s)
+        for item in reader:
+            mono_s = item.index / fps
+            result = analyzer.process(item.frame, mono_s, item.prepared, item.motion)
             report.frames += 1
             report.motion_frames += int(result.motion)
             report.updates.extend(result.updates)
             report.crossings.extend(result.crossings)
     finally:
+        reader.close()
         capture.release()
     report.updates.extend(analyzer.end_all(EndReason.SHUTDOWN, mono_s))
     report.detector_runs = analyzer.detector_runs
     report.wall_s = time.perf_counter() - started
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class ClipFrame:
+    """One selected frame of a clip: its index in the file, pixels, motion and optional prepared input."""
+
+    index: int
+    frame: Image
+    motion: MotionResult
+    prepared: PreparedInput | None
+
+
+class ClipReader:
+    """Decode, select, transform, motion-check and prepare a clip's frames on a thread, ahead of the consumer.
+
+    Iterating yields ``ClipFrame`` items in file order and re-raises, on the consuming
+    thread, any error the reader thread hit. At most ``queue_size`` frames wait decoded,
+    which bounds the memory used. Call ``close`` when done, also after an error.
+    """
+
+    def __init__(
+        self,
+        capture: cv2.VideoCapture,
+        frame_step: int,
+        frame_range: tuple[int, int] | None,
+        transform: Callable[[int, Image], Image] | None,
+        detect_motion: Callable[[Image], MotionResult],
+        prepare: Callable[[Image], PreparedInput] | None,
+        queue_size: int = 4,
+    ) -> None:
+        self._capture = capture
+        self._frame_step = frame_step
+        self._first = frame_range[0] if frame_range is not None else 0
+        self._last = frame_range[1] if frame_range is not None else None
+        self._transform = transform
+        self._detect_motion = detect_motion
+        self._prepare = prepare
+        self._queue: queue.Queue[ClipFrame | Exception | None] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="clip-reader", daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> Iterator[ClipFrame]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the reader thread and wait for it; the capture stays open for the caller to release."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            self._read_all()
+        except Exception as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
+            self._put(exc)
+            return
+        self._put(None)
+
+    def _read_all(self) -> None:
+        index = -1
+        while not self._stop.is_set():
+            ok, decoded = self._capture.read()
+            if not ok:
+                return
+            index += 1
+            if index < self._first:
+                continue
+            if self._last is not None and index > self._last:
+                return
+            if (index - self._first) % self._frame_step:
+                continue
+            frame: Image = np.asarray(decoded, dtype=np.uint8)
+            if self._transform is not None:
+                frame = self._transform(index, frame)
+            motion = self._detect_motion(frame)
+            prepared = self._prepare(frame) if self._prepare is not None else None
+            if not self._put(ClipFrame(index, frame, motion, prepared)):
+                return
+
+    def _put(self, item: ClipFrame | Exception | None) -> bool:
+        """Queue ``item``, waiting while the queue is full; return False once ``close`` was called."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edge_agent.core.decoding import DecoderParams, known_layouts, make_decoder
 from edge_agent.core.detection import Detection
-from edge_agent.core.letterbox import Preprocessor, ResizeKind
+from edge_agent.core.letterbox import PreparedInput, Preprocessor, ResizeKind
 from edge_agent.core.nms import batched_nms
 from metro_common.assets import PROJECT_ROOT, asset_path
 
@@ -117,16 +118,7 @@ class Detector:
         self.labels = spec.labels
         self.calls = 0
         self.last_inference_ms: float | None = None
-        self._preprocess = Preprocessor(
-            spec.input.width,
-            spec.input.height,
-            kind=spec.input.resize,
-            pad_value=spec.input.pad_value,
-            rgb=spec.input.colour_order == "rgb",
-            scale=spec.input.scale,
-            mean=spec.input.mean,
-            std=spec.input.std,
-        )
+        self._preprocess = self._make_preprocessor()
         self._decode = make_decoder(
             spec.output.layout,
             DecoderParams(spec.input.width, spec.input.height, len(spec.labels), spec.output.strides),
@@ -141,9 +133,42 @@ class Detector:
         spec = ModelSpec.load(spec_path)
         return cls(spec, model_path or asset_path(spec.file), threads)
 
+    def _make_preprocessor(self) -> Preprocessor:
+        spec = self.spec
+        return Preprocessor(
+            spec.input.width,
+            spec.input.height,
+            kind=spec.input.resize,
+            pad_value=spec.input.pad_value,
+            rgb=spec.input.colour_order == "rgb",
+            scale=spec.input.scale,
+            mean=spec.input.mean,
+            std=spec.input.std,
+        )
+
+    def make_preparer(self) -> Callable[[npt.NDArray[np.uint8]], PreparedInput]:
+        """Return a function that letterboxes a BGR frame into a new input tensor.
+
+        The function has its own buffers, so one other thread may call it while this
+        detector runs inference; ``detect_prepared`` then takes its results.
+        """
+        preprocess = self._make_preprocessor()
+        shape = (1, 3, self.spec.input.height, self.spec.input.width)
+
+        def prepare(frame_bgr: npt.NDArray[np.uint8]) -> PreparedInput:
+            tensor, info = preprocess(frame_bgr, out=np.empty(shape, dtype=np.float32))
+            return PreparedInput(tensor, info)
+
+        return prepare
+
     def detect(self, frame_bgr: npt.NDArray[np.uint8]) -> list[Detection]:
         """Detect objects in one BGR frame; boxes are in the frame's pixels, best score first."""
         tensor, info = self._preprocess(frame_bgr)
+        return self.detect_prepared(PreparedInput(tensor, info))
+
+    def detect_prepared(self, prepared: PreparedInput) -> list[Detection]:
+        """Detect objects in a frame already letterboxed by ``make_preparer`` (or ``detect``)."""
+        tensor, info = prepared.tensor, prepared.info
         started = time.perf_counter()
         outputs = self._session.run(None, {self.spec.input.name: tensor})
         self.last_inference_ms = (time.perf_counter() - started) * 1000.0

@@ -89,17 +89,31 @@ class Preprocessor:
         self._canvas[:new_h, :new_w] = resized
         return self._canvas, ResizeInfo(ratio, ratio, width, height)
 
-    def __call__(self, frame_bgr: Image) -> tuple[FloatArray, ResizeInfo]:
-        """Return the 1x3xHxW tensor (reused buffer) and the resize factors."""
+    def __call__(self, frame_bgr: Image, out: FloatArray | None = None) -> tuple[FloatArray, ResizeInfo]:
+        """Return the 1x3xHxW tensor and the resize factors.
+
+        The tensor is ``out`` when given, else a buffer reused by the next call.
+        """
+        tensor = self._tensor if out is None else out
+        if tensor.shape != self._tensor.shape or tensor.dtype != np.float32:
+            raise ValueError(f"out must be a float32 array of shape {self._tensor.shape}, got {tensor.dtype} {tensor.shape}")
         canvas, info = self.resize(frame_bgr)
         chw = canvas.transpose(2, 0, 1)
         if self.rgb:
             chw = chw[::-1]
-        np.copyto(self._tensor[0], chw, casting="unsafe")
+        np.copyto(tensor[0], chw, casting="unsafe")
         if not self._identity:
-            self._tensor[0] *= self._mul
-            self._tensor[0] += self._add
-        return self._tensor, info
+            tensor[0] *= self._mul
+            tensor[0] += self._add
+        return tensor, info
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedInput:
+    """A frame already turned into the model's input tensor, with the factors to map boxes back."""
+
+    tensor: FloatArray
+    info: ResizeInfo
 
 
 def boxes_to_source(boxes_xyxy: FloatArray, info: ResizeInfo) -> FloatArray:

@@ -149,3 +149,29 @@ def test_standing_people_one_event_each(detector: Detector, media_dir: Path) -> 
         assert update.end_mono is not None
         assert abs(update.start_mono * report.fps - first) <= 15, update.start_mono * report.fps
         assert abs(update.end_mono * report.fps - last) <= 15, update.end_mono * report.fps
+
+
+def test_clip_reader_selects_frames_in_order(detector: Detector, media_dir: Path) -> None:
+    seen: list[int] = []
+
+    def record(index: int, frame: np.ndarray) -> np.ndarray:
+        seen.append(index)
+        return frame
+
+    report = analyse_clip(
+        media_dir / "intel_car-detection.mp4", TOPDOWN, detector,
+        every_frame=True, frame_step=3, frame_range=(10, 30), transform=record,
+    )
+    assert seen == list(range(10, 31, 3))
+    assert report.frames == len(seen)
+    assert report.detector_runs == len(seen)
+
+
+def test_clip_reader_error_reaches_caller(detector: Detector, media_dir: Path) -> None:
+    def fail(index: int, frame: np.ndarray) -> np.ndarray:
+        if index == 5:
+            raise RuntimeError("transform failed on frame 5")
+        return frame
+
+    with pytest.raises(RuntimeError, match="frame 5"):
+        analyse_clip(media_dir / "intel_car-detection.mp4", TOPDOWN, detector, frame_range=(0, 20), transform=fail)

@@ -49,6 +49,18 @@ def test_letterbox_tensor_layout_and_normalisation() -> None:
     assert rgb_scaled[0, 2, 0, 0] == pytest.approx((10 / 255 - 0.5) / 0.5, abs=1e-5)
 
 
+def test_preprocessor_writes_into_out() -> None:
+    preprocessor = Preprocessor(64, 64)
+    frame = np.full((32, 64, 3), 200, dtype=np.uint8)
+    out = np.zeros((1, 3, 64, 64), dtype=np.float32)
+    tensor, _ = preprocessor(frame, out=out)
+    assert tensor is out
+    assert out[0, :, :32].min() == 200.0
+    assert out[0, :, 32:].max() == 114.0
+    with pytest.raises(ValueError, match="shape"):
+        preprocessor(frame, out=np.zeros((1, 3, 32, 32), dtype=np.float32))
+
+
 def test_stretch_resize_ratios() -> None:
     _, info = Preprocessor(352, 352, kind=ResizeKind.STRETCH)(np.zeros((576, 768, 3), np.uint8))
     assert info.ratio_x == pytest.approx(352 / 768)

@@ -86,6 +86,16 @@ def test_detector_reports_inference_time(detector: Detector, media_dir: Path) ->
     assert 0.0 < detector.last_inference_ms < 5000.0
 
 
+def test_prepared_frame_gives_same_detections(detector: Detector, media_dir: Path) -> None:
+    image = read(media_dir, "bus.jpg")
+    prepare = detector.make_preparer()
+    first = prepare(image)
+    second = prepare(read(media_dir, "zidane.jpg"))
+    # Each prepared input owns its tensor, so preparing the next frame leaves it intact.
+    assert first.tensor is not second.tensor
+    assert detector.detect_prepared(first) == detector.detect(image)
+
+
 def test_detector_rejects_missing_model(tmp_path: Path) -> None:
     with pytest.raises(DetectorError, match="assets fetch"):
         Detector.from_spec_file(DEFAULT_SPEC, tmp_path / "absent.onnx", threads=1)
