@@ -7,9 +7,12 @@ Mosquitto. ``wrk`` (/usr/bin/wrk) loads one URL at a time with a logged-in opera
 session cookie, and a Lua ``done`` hook prints the latency percentiles.
 
 URLs: the first event page, a page deep inside the list (keyset cursor), the events of
-one camera, the events of one label, the first complaint page and a complaint page at
-offset 50,000. The headlines are the worst event p95 and the worst complaint p95
-(target 50 ms each).
+one camera, the events of one label; the first complaint page, a complaint page deep
+inside the list (keyset cursor), the complaints of one status and the overdue queue.
+The headlines are the worst event p95 and the worst complaint p95 (target 50 ms each).
+Two more URLs are measured for information only, outside the headlines: a complaint
+page at offset 50,000 (the old way of paging, still accepted) and the default Open311
+search, which returns up to 1,000 requests in one response.
 
 Run: ``.venv/bin/python -m benchmarks.hub_api [--rows 100000] [--seconds 10] [--connections 4]``
 """
@@ -90,7 +93,11 @@ def seed_events(engine, rows: int, cameras: list[str]) -> tuple[datetime, str]: 
     return middle
 
 
-def seed_complaints(engine, rows: int) -> None:  # type: ignore[no-untyped-def]
+def seed_complaints(engine, rows: int) -> str:  # type: ignore[no-untyped-def]
+    """Insert ``rows`` complaints; return the queue cursor after the row in the middle of the list."""
+    from sqlalchemy import select
+
+    from hub.complaints.cursor import NEWEST_FIRST, encode_cursor
     from hub.complaints.models import Complaint
 
     rng = random.Random(11)
@@ -113,6 +120,13 @@ def seed_complaints(engine, rows: int) -> None:  # type: ignore[no-untyped-def]
                 batch.clear()
         if batch:
             connection.execute(insert(Complaint), batch)
+        middle = connection.execute(
+            select(Complaint.created_at, Complaint.id)
+            .order_by(Complaint.created_at.desc(), Complaint.id.desc())
+            .offset(rows // 2)
+            .limit(1)
+        ).one()
+    return encode_cursor(middle.created_at, middle.id, NEWEST_FIRST)
 
 
 def operator_cookie(engine) -> str:  # type: ignore[no-untyped-def]
@@ -167,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         engine = migrate_and_register(database_url, cameras)
         middle = seed_events(engine, args.rows, cameras)
-        seed_complaints(engine, args.rows)
+        complaint_cursor = seed_complaints(engine, args.rows)
         with engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
         cookie = operator_cookie(engine)
@@ -197,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
                     "events_one_camera": f"{base}/api/v1/events?limit=50&camera_id={cameras[7]}",
                     "events_one_label": f"{base}/api/v1/events?limit=50&label=bus",
                     "complaints_first_page": f"{base}/api/v1/complaints?limit=50",
-                    "complaints_offset_50000": f"{base}/api/v1/complaints?limit=50&offset=50000",
+                    "complaints_deep_page": f"{base}/api/v1/complaints?limit=50&cursor={complaint_cursor}",
+                    "complaints_one_status": f"{base}/api/v1/complaints?limit=50&status=didisposisikan",
+                    "complaints_overdue": f"{base}/api/v1/complaints?limit=50&overdue=true",
+                    # For information, outside the headlines.
+                    "info_complaints_offset": f"{base}/api/v1/complaints?limit=50&offset={args.rows // 2}",
+                    "info_open311_search": f"{base}/open311/v2/requests.json",
                 }
                 for name, url in urls.items():
                     results[name] = run_wrk(url, cookie, args.seconds, args.connections, script)

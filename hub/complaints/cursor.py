@@ -22,7 +22,7 @@ def encode_cursor(created_at: datetime, complaint_id: int, order: str) -> str:
 
 def decode_cursor(cursor: str, order: str) -> tuple[datetime, int]:
     """Parse a cursor of ``encode_cursor`` made for ``order``; raise ValueError for anything else."""
-    error = ValueError(f"invalid complaint cursor {cursor[:40]!r}; request the first page without a cursor")
+    error = ValueError(f"invalid complaint cursor {cursor[:40]!r}. Request the first page without a cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         cursor_order, created_text, id_text = raw.split("|")
