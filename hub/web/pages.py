@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from hub import i18n
@@ -20,7 +20,7 @@ from hub.conference.routes import timeline_entries
 from hub.deps import NowDep, SessionDep, SettingsDep
 from hub.errors import ApiError, request_language
 from hub.models import Camera, CameraHealthSample, Command, Event
-from hub.web.render import render
+from hub.web.render import STATIC_DIR, render
 from hub.web.texts import script_texts
 
 router = APIRouter(include_in_schema=False)
@@ -146,6 +146,12 @@ def camera_command(
 ) -> Response:
     issue_command(request, session, camera_id, CommandCreate(name=name), user, settings.command_ttl_s, now)
     return RedirectResponse(f"/cameras/{camera_id}?sent=1", status_code=303)
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Serve the SVG icon to clients that ask for /favicon.ico without reading the page's link."""
+    return FileResponse(STATIC_DIR / "img" / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/map", response_class=HTMLResponse)

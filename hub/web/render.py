@@ -114,6 +114,7 @@ i18n.register(
         "nav.language": ("Bahasa", "Language"),
         "nav.skip": ("Lewati ke isi", "Skip to content"),
         "nav.signed_in_as": ("Masuk sebagai {name} ({role})", "Signed in as {name} ({role})"),
+        "nav.signed_in": ("Masuk sebagai", "Signed in as"),
         "role.admin": ("admin", "admin"),
         "role.operator": ("operator", "operator"),
         "role.viewer": ("pemantau", "viewer"),

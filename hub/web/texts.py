@@ -74,7 +74,10 @@ TEXTS = {
     "camera.recent_events": ("Kejadian terbaru", "Recent events"),
     "camera.reason": ("Keterangan", "Reason"),
     "map.title": ("Peta titik CCTV", "CCTV map"),
-    "map.no_tiles": ("Peta dasar tidak dimuat; titik kamera tetap ditampilkan.", "No base map loaded; camera points are still shown."),
+    "map.no_tiles": (
+        "Peta dasar tidak dimuat; batas kota dan titik kamera tetap ditampilkan.",
+        "No base map loaded; the city boundary and camera points are still shown.",
+    ),
 }
 
 # Object classes an agent reports (COCO names from the detector). A label without an
@@ -118,7 +121,8 @@ def end_reason_text(reason: str, language: str) -> str:
 # Keys the browser scripts need, sent once per page as a JSON data block.
 SCRIPT_KEYS = (
     "state.online", "state.offline", "state.stopped", "state.unknown",
-    "event.kind.new", "event.kind.update", "event.kind.end", "dash.connection_lost", "dash.no_snapshot",
+    "event.kind.new", "event.kind.update", "event.kind.end", "event.state.active", "event.state.ended",
+    "dash.connection_lost", "dash.no_snapshot",
     "camera.cmd_sent", "camera.cmd_status.ok", "camera.cmd_status.failed",
     *(f"object.{label}" for label in OBJECT_LABELS),
 )

@@ -20,7 +20,12 @@
     latInput.value = lat.toFixed(6);
     lonInput.value = lon.toFixed(6);
     if (map) {
-      if (marker) { marker.setLatLng([lat, lon]); } else { marker = window.L.marker([lat, lon]).addTo(map); }
+      // A vector marker: the default Leaflet pin needs image files that are not vendored.
+      if (marker) { marker.setLatLng([lat, lon]); } else {
+        marker = window.L.circleMarker([lat, lon], {
+          radius: 10, weight: 3, color: "#ffffff", fillColor: "#b3261e", fillOpacity: 1, interactive: false,
+        }).addTo(map);
+      }
       if (moveMap) { map.setView([lat, lon], 17); }
     }
     loadNearby();
@@ -30,10 +35,18 @@
     var center = [parseFloat(form.dataset.centerLat), parseFloat(form.dataset.centerLon)];
     map = window.L.map("pick-map").setView(center, 13);
     if (form.dataset.tileUrl) { window.L.tileLayer(form.dataset.tileUrl, { maxZoom: 19 }).addTo(map); }
-    fetch("/lapor/batas-kota.geojson").then(function (r) { return r.json(); }).then(function (shape) {
-      window.L.geoJSON(shape, { style: { color: "#0b5394", weight: 2, fillOpacity: 0.05 } }).addTo(map);
-    }).catch(function () { /* the map still works without the outline */ });
-    map.on("click", function (event) { setLocation(event.latlng.lat, event.latlng.lng, false); });
+    var boundary = null;
+    window.metro.boundary.show(map).then(function (shown) { boundary = shown.shape; })
+      .catch(function () { /* without the outline every tap is accepted and the server checks the point */ });
+    map.on("click", function (event) {
+      var lat = event.latlng.lat, lon = event.latlng.lng;
+      if (boundary && !window.metro.boundary.contains(boundary, lat, lon)) {
+        note.textContent = texts.outside_city;
+        return;
+      }
+      note.textContent = "";
+      setLocation(lat, lon, false);
+    });
   }
 
   document.getElementById("use-position").addEventListener("click", function () {

@@ -22,9 +22,15 @@
     return node ? node.dataset.cameraName : cameraId;
   }
 
+  // HH:MM:SS in WIB, the same as the server's wib("%H:%M:%S") filter. WIB is a fixed
+  // UTC+7 without daylight saving, and the locale formats differ ("05.09.17" in id-ID).
+  var WIB_OFFSET_MS = 7 * 3600 * 1000;
+  function pad(number) { return (number < 10 ? "0" : "") + number; }
   function timeOf(iso) {
-    var date = new Date(iso);
-    return isNaN(date) ? "" : date.toLocaleTimeString(window.metro.lang === "en" ? "en-GB" : "id-ID", { timeZone: "Asia/Jakarta" });
+    var ms = Date.parse(iso);
+    if (isNaN(ms)) { return ""; }
+    var wib = new Date(ms + WIB_OFFSET_MS);
+    return pad(wib.getUTCHours()) + ":" + pad(wib.getUTCMinutes()) + ":" + pad(wib.getUTCSeconds());
   }
 
   function setState(cameraId, state) {
@@ -53,17 +59,30 @@
     img.src = "/media/" + encodeURIComponent(sha256);
   }
 
+  // Newest first by start time, then by id descending: the order of the server-rendered feed.
+  function isBefore(startMs, id, row) {
+    var rowMs = Date.parse(row.dataset.startTs);
+    if (isNaN(rowMs) || startMs !== rowMs) { return isNaN(rowMs) || startMs > rowMs; }
+    return id > row.dataset.eventId;
+  }
+
   function addEvent(data) {
     var empty = document.getElementById("feed-empty");
     if (empty) { empty.remove(); }
     var existing = feed.querySelector('[data-event-id="' + CSS.escape(data.id) + '"]');
-    var kindText = texts["event.kind." + data.kind] || data.kind;
+    var stateText = texts["event.state." + data.state] || data.state;
     var link = el("a", { href: "/events/" + encodeURIComponent(data.id),
       text: timeOf(data.start_ts) + " · " + cameraName(data.camera_id) + " · " + (texts["object." + data.label] || data.label) });
-    var item = el("li", { "data-event-id": data.id, className: "fresh" },
-      [link, document.createTextNode(" "), el("span", { className: "muted", text: "(" + kindText + ")" })]);
+    var item = el("li", { "data-event-id": data.id, "data-start-ts": data.start_ts, className: "fresh" },
+      [link, document.createTextNode(" "), el("span", { className: "muted", text: "(" + stateText + ")" })]);
     if (existing) { existing.remove(); }
-    feed.insertBefore(item, feed.firstChild);
+    var startMs = Date.parse(data.start_ts);
+    var next = null;
+    for (var i = 0; i < feed.children.length; i++) {
+      if (isBefore(startMs, data.id, feed.children[i])) { next = feed.children[i]; break; }
+    }
+    if (next === null && feed.children.length >= MAX_ITEMS) { return; }
+    feed.insertBefore(item, next);
     while (feed.children.length > MAX_ITEMS) { feed.removeChild(feed.lastChild); }
     setTimeout(function () { item.classList.remove("fresh"); }, 4000);
   }

@@ -12,6 +12,7 @@
   if (tileUrl) {
     L.tileLayer(tileUrl, { maxZoom: 19, attribution: container.dataset.tileAttribution || "" }).addTo(map);
   }
+  var boundaryShown = window.metro.boundary.show(map).catch(function () { return null; });
 
   function popup(camera) {
     var state = texts["state." + camera.state] || camera.state;
@@ -31,19 +32,36 @@
         radius: 9, weight: 2, color: "#14283c", fillColor: colours[camera.state] || colours.unknown, fillOpacity: 0.9,
       }).addTo(map);
       marker.bindPopup(popup(camera));
-      marker.bindTooltip(camera.name);
+      // A permanent label: without tiles the name is the only way to tell the dots apart.
+      marker.bindTooltip(label(camera.name, camera.state), {
+        permanent: true, direction: "right", offset: [10, 0], className: "camera-label",
+      });
       marker.getElement().setAttribute("data-camera-id", camera.id);
+      marker.cameraName = camera.name;
       markers[camera.id] = marker;
       bounds.push([camera.lat, camera.lon]);
     });
-    if (bounds.length > 1) { map.fitBounds(bounds, { padding: [30, 30], maxZoom: 16, animate: false }); }
-    else if (bounds.length === 1) { map.setView(bounds[0], 16, { animate: false }); }
+    // Show the whole city and every camera, also cameras placed outside the boundary.
+    boundaryShown.then(function (boundary) {
+      var view = boundary ? boundary.layer.getBounds() : null;
+      bounds.forEach(function (point) { view = view ? view.extend(point) : L.latLngBounds([point, point]); });
+      if (view) { map.fitBounds(view, { padding: [30, 30], maxZoom: 16, animate: false }); }
+    });
   });
+
+  function label(name, state) {
+    return el("span", {}, [
+      el("span", { className: "dot " + state, "aria-hidden": "true" }),
+      document.createTextNode(" " + name + " · " + (texts["state." + state] || state)),
+    ]);
+  }
 
   var source = new EventSource("/api/v1/stream");
   source.addEventListener("status", function (message) {
     var data = JSON.parse(message.data);
     var marker = markers[data.camera_id];
-    if (marker) { marker.setStyle({ fillColor: colours[data.state] || colours.unknown }); }
+    if (!marker) { return; }
+    marker.setStyle({ fillColor: colours[data.state] || colours.unknown });
+    marker.setTooltipContent(label(marker.cameraName, data.state));
   });
 })();
