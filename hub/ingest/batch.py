@@ -2,7 +2,7 @@
 
 The writer stores many messages in one transaction. Folding them here, in arrival
 order and in memory, gives the same states and outcomes as storing them one by one,
-so the database sees only the final state of each event.
+so only the final state of each event is written.
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ class HubMqttClient:
         self._put(_Received(message.topic, bytes(message.payload), message.mid, message.qos, time.monotonic()))
 
     def _put(self, item: _Received | None) -> None:
-        """Queue ``item``, waiting while the queue is full; a message is dropped unacknowledged on stop."""
+        """Queue ``item``, waiting while the queue is full. On stop a message is dropped unacknowledged."""
         while True:
             try:
                 self._queue.put(item, timeout=0.5)
@@ -206,7 +206,7 @@ class HubMqttClient:
                     return
 
     def _next_batch(self) -> tuple[list[_Received], bool]:
-        """Wait for a message, then collect more for up to BATCH_WAIT_S; return them and whether to stop."""
+        """Wait for a message, then collect more for up to BATCH_WAIT_S. Return the batch and whether to stop."""
         first = self._queue.get()
         if first is None:
             return [], True

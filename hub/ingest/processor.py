@@ -2,9 +2,9 @@
 
 The processor is independent of the network: ``handle_batch`` takes messages with an
 ``ack`` callable each and stores the valid ones in one transaction. Every message of
-the batch is acknowledged, in arrival order, only after that transaction committed;
-an invalid one is counted as rejected and acknowledged with the batch (redelivering
-it would never help). A database error rolls the whole batch back and is retried with
+the batch is acknowledged, in arrival order, only after that transaction committed.
+An invalid message is counted as rejected and acknowledged with the batch, because
+redelivering it would never help. A database error rolls the whole batch back and is retried with
 exponential backoff, and the batch stays unacknowledged until it is stored or the
 processor stops.
 """

@@ -1,5 +1,7 @@
 """Database writes of ingestion: one function per message kind, each idempotent.
 
+``store_events`` writes a run of event messages with a few bulk statements.
+
 Every function takes an open session and leaves committing to the caller, so a
 message is acknowledged only after the transaction holding it has committed.
 """
