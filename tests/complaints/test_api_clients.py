@@ -10,7 +10,7 @@ from tests.complaints.conftest import jpeg_bytes, report_form
 from tests.hub.conftest import add_user, login
 
 
-def test_anonymous_multipart_without_cookies_is_accepted(app) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_multipart_accepted(app) -> None:  # type: ignore[no-untyped-def]
     with TestClient(app) as client:
         response = client.post(
             "/api/v1/complaints",
@@ -23,7 +23,7 @@ def test_anonymous_multipart_without_cookies_is_accepted(app) -> None:  # type: 
         assert "cookie" not in {name.lower() for name in response.request.headers}
 
 
-def test_anonymous_post_with_only_the_device_cookie_is_accepted(app) -> None:  # type: ignore[no-untyped-def]
+def test_cookie_jar_without_session_accepted(app) -> None:  # type: ignore[no-untyped-def]
     """An app with a cookie jar sends back the CSRF and device cookies of its first answer."""
     with TestClient(app) as client:
         first = client.post("/api/v1/complaints", data=report_form(), headers={"Idempotency-Key": uuid.uuid4().hex})
@@ -36,7 +36,7 @@ def test_anonymous_post_with_only_the_device_cookie_is_accepted(app) -> None:  #
         assert second.json()["tracking_code"] != first.json()["tracking_code"]
 
 
-def test_logged_in_session_without_token_is_rejected(app) -> None:  # type: ignore[no-untyped-def]
+def test_session_without_token_rejected(app) -> None:  # type: ignore[no-untyped-def]
     add_user(app, "petugas-lapor", "operator")
     with TestClient(app) as client:
         token = login(client, "petugas-lapor")
@@ -52,7 +52,7 @@ def test_logged_in_session_without_token_is_rejected(app) -> None:  # type: igno
         assert allowed.status_code == 201, allowed.text
 
 
-def test_json_body_gets_a_clear_error(app) -> None:  # type: ignore[no-untyped-def]
+def test_json_body_rejected_clearly(app) -> None:  # type: ignore[no-untyped-def]
     with TestClient(app) as client:
         response = client.post("/api/v1/complaints", json=report_form())
         assert response.status_code == 415
@@ -67,7 +67,7 @@ def test_json_body_gets_a_clear_error(app) -> None:  # type: ignore[no-untyped-d
         assert english.startswith("Send the report as multipart/form-data, not application/json.")
 
 
-def test_error_field_names_match_the_openapi_fields(app) -> None:  # type: ignore[no-untyped-def]
+def test_error_fields_match_openapi(app) -> None:  # type: ignore[no-untyped-def]
     with TestClient(app) as client:
         schema = client.get("/openapi.json").json()
         body_ref = schema["paths"]["/api/v1/complaints"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]

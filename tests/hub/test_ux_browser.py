@@ -65,7 +65,7 @@ def _launch(playwright):  # type: ignore[no-untyped-def]
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def test_citizen_map_works_without_tiles(running_hub) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_citizen_map_without_tiles(running_hub) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     base = str(running_hub["base"])
@@ -165,7 +165,7 @@ def test_live_row_matches_server_row(running_hub, publisher: mqtt.Client) -> Non
 
 
 @pytest.mark.parametrize("lang", ["id", "en"])
-def test_navigation_fits_on_one_line(running_hub, lang: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_top_bar_one_line(running_hub, lang: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     from playwright.sync_api import sync_playwright
 
     base = str(running_hub["base"])
