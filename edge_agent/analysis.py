@@ -97,6 +97,8 @@ class CameraAnalyzer:
         self.gate_detector = gate_detector
         self.config = config
         self.detector = detector
+        # isinstance on a runtime-checkable protocol is slow, so it is checked once here.
+        self._preparing_detector = detector if isinstance(detector, PreparingDetector) else None
         det = config.detection
         self._filter = DetectionFilter(
             allowed_labels=frozenset(det.labels),
@@ -187,10 +189,8 @@ class CameraAnalyzer:
                 update = lifecycle.observe(track, zones, frame_bgr, mono_s)
                 if update is not None:
                     updates.append(update)
-                if track.confirmed:
+                if self._lines:
                     crossings.extend(self._count_crossings(track, mono_s))
-                else:
-                    self._first_centres.setdefault(track.track_id, box_centre(track.box))
             for track in step.removed:
                 self._first_centres.pop(track.track_id, None)
                 update = lifecycle.end_track(track, EndReason.LEFT_VIEW, mono_s)
@@ -218,9 +218,9 @@ class CameraAnalyzer:
     def _detect(self, frame_bgr: Image, prepared: PreparedInput | None) -> list[Detection]:
         if prepared is None:
             return self.detector.detect(frame_bgr)
-        if not isinstance(self.detector, PreparingDetector):
+        if self._preparing_detector is None:
             raise TypeError(f"camera {self.camera_id}: a prepared frame needs a detector with detect_prepared()")
-        return self.detector.detect_prepared(prepared)
+        return self._preparing_detector.detect_prepared(prepared)
 
     def _should_detect(self, motion: MotionResult, mono_s: float) -> bool:
         if not self.gate_detector or self._last_run_s is None:
@@ -259,6 +259,9 @@ class CameraAnalyzer:
         needs ``confirm_hits`` detector runs to be confirmed. Starting its path at the first
         centre keeps a crossing made during those runs, reported at confirmation time.
         """
+        if not track.confirmed:
+            self._first_centres.setdefault(track.track_id, box_centre(track.box))
+            return []
         found: list[Crossing | None] = []
         first = self._first_centres.pop(track.track_id, None)
         if first is not None:
