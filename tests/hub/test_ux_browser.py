@@ -97,6 +97,19 @@ def test_citizen_map_without_tiles(running_hub) -> None:  # type: ignore[no-unty
         expect(page.locator("#location-note")).to_have_text("")
         page.screenshot(path=str(ARTIFACTS / "ux-citizen-form-phone.png"), full_page=True)
 
+        # The browser's point-in-polygon agrees with the server's geofence on a grid over the city.
+        # The grid is offset from round coordinates, because points exactly on an edge may fall either way.
+        from hub.complaints.geo import load_boundary
+        from hub.complaints.settings import ComplaintSettings
+
+        boundary = load_boundary(ComplaintSettings().boundary_file)
+        grid = [(-5.1737 + 0.005 * i, 105.2663 + 0.005 * j) for i in range(25) for j in range(20)]
+        shape = page.evaluate("() => fetch('/lapor/batas-kota.geojson').then(r => r.json())")
+        in_browser = page.evaluate("([shape, grid]) => grid.map(p => window.metro.boundary.contains(shape, p[0], p[1]))", [shape, grid])
+        expected = [boundary.contains(lat, lon) for lat, lon in grid]
+        assert 50 < sum(expected) < len(grid), "the grid should cover inside and outside points"
+        assert in_browser == expected
+
         page.set_viewport_size({"width": 1366, "height": 900})
         page.goto(f"{base}/lapor")
         expect(page.locator("#pick-map .leaflet-overlay-pane path")).to_have_count(1)
