@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from metro_common.messages import Box, EventKind, EventMessage, encode
+from metro_common.messages import Box, CameraState, EventKind, EventMessage, StatusMessage, encode
 from metro_common.topics import TopicKind, topic
 from tests.hub.conftest import TEST_PASSWORD
 from tests.hub.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, running_hub  # noqa: F401 - running_hub is a fixture
@@ -172,6 +172,11 @@ def test_live_row_matches_server_row(running_hub, publisher: mqtt.Client) -> Non
         expect(label).to_have_count(1)
         expect(label).to_be_visible()
         expect(label).to_contain_text("Simpang <Tugu> Pengantin")
+        status = StatusMessage(
+            camera_id="cam-browser", state=CameraState.OFFLINE, ts=datetime.now(UTC), clock_synced=True, agent_version="0.1.0"
+        )
+        publisher.publish(topic("cam-browser", TopicKind.STATUS), encode(status), qos=1).wait_for_publish(5)
+        expect(label).to_have_text("Simpang <Tugu> Pengantin · Luring", timeout=5000)
         page.screenshot(path=str(ARTIFACTS / "ux-map-1366.png"), full_page=True)
         browser.close()
     assert not [e for e in console_errors if "Content Security Policy" in e], console_errors

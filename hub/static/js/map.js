@@ -37,7 +37,7 @@
         permanent: true, direction: "right", offset: [10, 0], className: "camera-label",
       });
       marker.getElement().setAttribute("data-camera-id", camera.id);
-      marker.cameraName = camera.name;
+      marker.camera = camera;
       markers[camera.id] = marker;
       bounds.push([camera.lat, camera.lon]);
     });
@@ -62,6 +62,8 @@
     var marker = markers[data.camera_id];
     if (!marker) { return; }
     marker.setStyle({ fillColor: colours[data.state] || colours.unknown });
-    marker.setTooltipContent(label(marker.cameraName, data.state));
+    marker.camera.state = data.state;
+    marker.setTooltipContent(label(marker.camera.name, data.state));
+    marker.setPopupContent(popup(marker.camera));
   });
 })();
