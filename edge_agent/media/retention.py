@@ -78,9 +78,13 @@ def _oldest_first(items: Iterable[ItemInfo]) -> list[ItemInfo]:
 
 
 def plan_retention(
-    items: Sequence[ItemInfo], policy: RetentionPolicy, now: float, free_disk_bytes: int | None
+    items: Sequence[ItemInfo], policy: RetentionPolicy, now: float, free_disk_bytes: int | None, incoming_bytes: int = 0
 ) -> RetentionPlan:
-    """Decide which items to delete; ``free_disk_bytes`` None skips the disk-pressure rule."""
+    """Decide which items to delete; ``free_disk_bytes`` None skips the disk-pressure rule.
+
+    ``incoming_bytes`` is the size of a file about to be written: uploaded media is
+    deleted until it fits, so a quota full of uploaded media never rejects new media.
+    """
     deletions: list[Deletion] = []
     remaining = _oldest_first(items)
 
@@ -94,7 +98,7 @@ def plan_retention(
 
     used = sum(item.size_bytes for item in remaining)
     for item in [i for i in remaining if i.uploaded]:
-        if used <= policy.quota_bytes:
+        if used + incoming_bytes <= policy.quota_bytes:
             break
         delete(item, DeletionReason.QUOTA)
         used -= item.size_bytes

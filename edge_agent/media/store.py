@@ -226,7 +226,7 @@ class MediaStore:
         self._items[item.stem] = item
 
     def _admit(self, size: int) -> bool:
-        self.enforce_retention()
+        self.enforce_retention(incoming_bytes=size)
         infos = [self._info(i) for i in self._items.values()]
         if admits(infos, self.policy):
             return True
@@ -286,11 +286,11 @@ class MediaStore:
         with self._lock:
             return sum(i.size_bytes for i in self._items.values())
 
-    def enforce_retention(self) -> RetentionPlan:
-        """Apply the retention policy now; pending media deleted under disk pressure is counted and logged."""
+    def enforce_retention(self, incoming_bytes: int = 0) -> RetentionPlan:
+        """Apply the retention policy now, making room for ``incoming_bytes``; pending media deleted under disk pressure is counted and logged."""
         with self._lock:
             infos = [self._info(i) for i in self._items.values()]
-            plan = plan_retention(infos, self.policy, self._clock(), self._free_disk(self.base))
+            plan = plan_retention(infos, self.policy, self._clock(), self._free_disk(self.base), incoming_bytes)
             for deletion in plan.deletions:
                 item = self._items.pop(deletion.key)
                 self.path_of(item).unlink(missing_ok=True)

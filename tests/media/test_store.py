@@ -146,3 +146,18 @@ def test_max_age_spares_pending(tmp_path: Path) -> None:
     clock.now += 2 * 86400
     store.enforce_retention()
     assert [i.stem for i in store.all_items()] == [pending.stem]
+
+
+def test_quota_full_of_uploaded_admits_new(tmp_path: Path) -> None:
+    """A Pi restarted with its quota full of media the hub has must still store new media."""
+    roomy = make_store(tmp_path, quota_bytes=10**9)
+    for i in range(5):
+        item = roomy.save_bytes([f"old{i}"], MediaKind.SNAPSHOT, JPEG + bytes([i]), "image/jpeg")
+        assert item is not None
+        roomy.mark_uploaded(item, f"old{i}")
+    store = make_store(tmp_path, quota_bytes=2500)
+    new = store.save_bytes(["new"], MediaKind.SNAPSHOT, JPEG + b"n", "image/jpeg")
+    assert new is not None, "uploaded media must make room for new media"
+    assert store.quota_rejections == 0
+    assert store.usage_bytes() <= 2500
+    assert [i.stem for i in store.pending()] == [new.stem]
