@@ -111,9 +111,9 @@ def test_ir_switch_in_empty_stretch_gives_no_events(detector: Detector, media_di
 
 
 def test_walkers_person_events_in_range(walkers: ClipReport) -> None:
-    # Hand count: 21 appearance episodes (19-23), and 23 were measured at 5 fps. A
-    # tracker splits an episode when a walker stays hidden behind another walker or the
-    # lamp post for longer than its lost timeout. Small far-path walkers also flicker at
+    # Hand count: 21 appearance episodes (19-23); 20 were measured at 5 fps (23 with
+    # detection on every frame). A tracker splits an episode when a walker stays hidden
+    # behind another walker or the lamp post for longer than its lost timeout. Small far-path walkers also flicker at
     # 416 px, so 15-35 is accepted. More than 35 means tracks fragment badly, and fewer
     # than 15 means episodes are merged or missed.
     people = walkers.events("person")
