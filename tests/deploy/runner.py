@@ -57,6 +57,7 @@ def run_playbook(
     inventory_file.write_text(yaml.safe_dump(test_inventory))
     vars_file = workdir / "test-vars.yml"
     vars_file.write_text(yaml.safe_dump(extra_vars))
+
     command = [
         str(VENV_BIN / "ansible-playbook"), playbook,
         "-i", str(EXAMPLE_INVENTORY), "-i", str(inventory_file),
@@ -68,6 +69,7 @@ def run_playbook(
     env = ansible_env()
     env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
     result = subprocess.run(command, cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
     try:
         report = json.loads(result.stdout)
     except json.JSONDecodeError:

@@ -268,7 +268,7 @@ def test_broker_play_converges_and_enforces_acls(broker: BootedTarget, workdir: 
 
 # check-config validates the YAML with pydantic only. The heavy edge extra (OpenCV,
 # ONNX Runtime, PyAV) is left out to keep the chroot test fast, so the wheelhouse
-# holds the base package's dependencies plus numpy instead.
+# contains the base package's dependencies plus numpy instead.
 CHECK_CONFIG_REQUIREMENTS = ("numpy",)
 
 
