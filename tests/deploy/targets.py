@@ -15,13 +15,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = ROOT / "deploy" / "ansible"
@@ -94,12 +95,6 @@ def remove_rootfs(path: Path) -> None:
     if inside:
         raise TargetError(f"refusing to delete {path}: still mounted: {inside}")
     shutil.rmtree(path, ignore_errors=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
