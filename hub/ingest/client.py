@@ -65,6 +65,7 @@ class _Received:
     mid: int
     qos: int
     received_at: float
+    connection: int
 
 
 class HubMqttClient:
@@ -78,6 +79,10 @@ class HubMqttClient:
         self.connected = threading.Event()
         self.fatal_error: str | None = None
         self.last_lag_s = 0.0
+        # Counts connections; a PUBACK is sent only on the connection that delivered the
+        # message, because packet ids restart per connection and the broker redelivers
+        # unacknowledged messages of a persistent session after a reconnect anyway.
+        self._connection = 0
         self._stopping = False
         self._queue: queue.Queue[_Received | None] = queue.Queue(QUEUE_MAX)
         self._worker: threading.Thread | None = None
@@ -183,6 +188,7 @@ class HubMqttClient:
         # broker already has them, and repeating them is harmless.
         topics = [(subscription(kind, self.options.shared_group), 1) for kind in SUBSCRIBED_KINDS]
         client.subscribe(topics)
+        self._connection += 1
         self.connected.set()
         log.info("MQTT connected to %s as %s", self.options.endpoint.redacted(), self.options.client_id)
 
@@ -193,7 +199,7 @@ class HubMqttClient:
             log.warning("MQTT connection to %s lost (%s); reconnecting", self.options.endpoint.redacted(), reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._put(_Received(message.topic, bytes(message.payload), message.mid, message.qos, time.monotonic()))
+        self._put(_Received(message.topic, bytes(message.payload), message.mid, message.qos, time.monotonic(), self._connection))
 
     def _put(self, item: _Received | None) -> None:
         """Queue ``item``, waiting while the queue is full. On stop a message is dropped unacknowledged."""
@@ -224,6 +230,9 @@ class HubMqttClient:
 
     def _ack_callable(self, item: _Received) -> Callable[[], None]:
         def ack() -> None:
+            if item.qos > 0 and item.connection != self._connection:
+                log.debug("Not acknowledging message %d from an earlier connection; the broker redelivers it", item.mid)
+                return
             if item.qos > 0:
                 # paho 2.2 ack() appends the PUBACK to a deque and wakes the network
                 # thread, so calls from this thread are sent in the order made.
