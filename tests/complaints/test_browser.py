@@ -14,12 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser import launch_chromium
 from tests.complaints.conftest import heic_bytes
 from tests.conftest import ROOT, free_port
 from tests.hub.conftest import TEST_PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 ARTIFACTS = ROOT / "test-artifacts"
 HUB = [sys.executable, "-m", "hub"]
 
@@ -71,13 +70,11 @@ def hub_server(tmp_path: Path) -> Iterator[str]:
 def test_citizen_report_to_disposition(hub_server: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; install it with: apt-get install -y chromium")
     photo = tmp_path / "IMG_2041.HEIC"
     photo.write_bytes(heic_bytes())
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         citizen = browser.new_page(locale="id-ID", viewport={"width": 390, "height": 844})
         console_errors: list[str] = []
         citizen.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)

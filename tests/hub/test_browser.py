@@ -19,11 +19,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from metro_common.messages import Box, EventKind, EventMessage, MediaKind, MediaRef, encode
 from metro_common.topics import TopicKind, topic
+from tests.browser import launch_chromium
 from tests.conftest import ROOT, free_port
 from tests.hub.conftest import TEST_PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 ARTIFACTS = ROOT / "test-artifacts"
 HUB = [sys.executable, "-m", "hub"]
 
@@ -80,8 +79,6 @@ def running_hub(tmp_path: Path) -> Iterator[dict[str, object]]:
 def test_dashboard_live_event(running_hub, media_dir: Path) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect, sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; install it with: apt-get install -y chromium")
     base = str(running_hub["base"])
     jpeg = (media_dir / "darknet_dog.jpg").read_bytes()
     digest = hashlib.sha256(jpeg).hexdigest()
@@ -100,7 +97,7 @@ def test_dashboard_live_event(running_hub, media_dir: Path) -> None:  # type: ig
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page(locale="id-ID")
         console_errors: list[str] = []
         page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)

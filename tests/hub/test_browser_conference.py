@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -14,8 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from metro_common.messages import Box, EventKind, EventMessage, encode
 from metro_common.topics import TopicKind, topic
+from tests.browser import launch_chromium
 from tests.hub.conftest import TEST_PASSWORD
-from tests.hub.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, running_hub  # noqa: F401 - running_hub is a fixture
+from tests.hub.test_browser import ARTIFACTS, running_hub  # noqa: F401 - running_hub is a fixture
 
 
 def publish_event(broker_port: int, event_id: uuid.UUID) -> None:
@@ -40,15 +40,13 @@ def test_event_page_starts_conference(request: pytest.FixtureRequest) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     hub = request.getfixturevalue("running_hub")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; install it with: apt-get install -y chromium")
     base = str(hub["base"])
     event_id = uuid.uuid4()
     publish_event(int(hub["broker_port"]), event_id)
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page(locale="id-ID")
         page.goto(f"{base}/events/{event_id}")
         assert page.url.startswith(f"{base}/login?next="), "a logged-out operator is sent to the login page"

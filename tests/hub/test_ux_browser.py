@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -20,8 +19,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from metro_common.messages import Box, CameraState, EventKind, EventMessage, StatusMessage, encode
 from metro_common.topics import TopicKind, topic
+from tests.browser import launch_chromium
 from tests.hub.conftest import TEST_PASSWORD
-from tests.hub.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, running_hub  # noqa: F401 - running_hub is a fixture
+from tests.hub.test_browser import ARTIFACTS, running_hub  # noqa: F401 - running_hub is a fixture
 
 pytestmark = pytest.mark.browser
 
@@ -60,9 +60,7 @@ def _wait_for_event(base: str, cookies: dict[str, str], event_id: uuid.UUID) -> 
 
 
 def _launch(playwright):  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; install it with: apt-get install -y chromium")
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return launch_chromium(playwright)
 
 
 def test_citizen_map_without_tiles(running_hub) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

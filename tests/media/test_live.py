@@ -23,6 +23,7 @@ from edge_agent.media.pipeline import CameraMedia
 from hub.media.live import LiveRelay
 from metro_common.messages import CommandMessage, CommandName, decode, encode
 from metro_common.topics import TopicKind, topic
+from tests.browser import launch_chromium
 from tests.media.conftest import HubServer, wait_until
 
 # -- pure ------------------------------------------------------------------------------------
@@ -260,10 +261,7 @@ def test_browser_sees_live_frames_change(live_rig: LiveRig) -> None:
     hub, media = live_rig.hub, live_rig.media
     assert media.live is not None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
+        browser = launch_chromium(playwright)
         try:
             context = browser.new_context()
             context.add_cookies([{"name": "metro_session", "value": hub.session_cookie, "url": hub.base_url}])
@@ -349,10 +347,7 @@ def test_browser_wall_shows_eight_cameras(hub_server: HubServer, vtest_frames: l
     pusher.start()
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-            )
+            browser = launch_chromium(playwright)
             try:
                 context = browser.new_context()
                 context.add_cookies([{"name": "metro_session", "value": hub_server.session_cookie, "url": hub_server.base_url}])
