@@ -5,8 +5,8 @@ event updates, line crossings and gating facts of that frame. The detector runs 
 next frame when:
 
 1. the motion detector reports motion that does not lie on a tracked object (a new
-   object, or one the tracker lost), so new objects are not delayed; the whole frame is
-   then detected, not only the moving regions, or
+   object, or one the tracker lost), so new objects are not delayed. The whole frame is
+   then detected, not only the moving regions. Or
 2. ``events.track_detect_interval_s`` has passed since the last run and motion lies on
    tracked objects, or a tracked object is still moving or was just missed. Its track
    then follows it or ends promptly even when motion detection is quiet (for example

@@ -72,7 +72,7 @@ def expired_clause(cutoff: datetime) -> ColumnElement[bool]:
 
 @dataclass(frozen=True, slots=True)
 class PurgeResult:
-    """What one retention run deleted."""
+    """Counts of what one retention run deleted."""
 
     events: int = 0
     media_links: int = 0

@@ -18,7 +18,7 @@ class HubSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="METRO_HUB_", extra="forbid", env_file=None)
 
-    environment: str = Field("development", description="development or production; production refuses placeholder secrets")
+    environment: str = Field("development", description="development or production; production rejects placeholder secrets")
     data_dir: Path = Field(Path("var/hub"), description="Folder for the SQLite database, media and the embedded broker")
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset means SQLite in data_dir/hub.db")
     mqtt_url: str | None = Field(None, description="mqtt:// or mqtts:// URL of the broker; unset starts the embedded broker")

@@ -1,8 +1,8 @@
 """Asset manifests (model weights, sample footage) and their verified fetch.
 
 Weights and footage are never committed. Each asset has a manifest entry with its
-file name, sha256, source URL and licence; ``fetch_assets`` downloads it, or copies it
-from an offline folder, and accepts it only when the hash matches.
+file name, sha256, source URL and licence. ``fetch_assets`` downloads the file, or copies
+it from an offline folder, and accepts it only when the hash matches.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Started by `make demo`. Every port is chosen at start: a preferred port is used when it
 is free, otherwise a free one is picked and printed, so the demo runs beside a
-Mosquitto that already holds 1883. Ctrl-C stops the agents first (they publish
+Mosquitto that already listens on 1883. Ctrl-C stops the agents first (they publish
 'stopped'), then the hub.
 """
 
@@ -77,7 +77,7 @@ def pick_port(preferred: int, service: str) -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    print(f"note: port {preferred} for the {service} is busy (another service holds it); using {port} instead")
+    print(f"note: port {preferred} for the {service} is in use by another service; using {port} instead")
     return port
 
 

@@ -14,7 +14,7 @@ FloatArray = npt.NDArray[np.float32]
 
 
 class ResizeKind(StrEnum):
-    """How a frame is fitted into the square model input."""
+    """Scale and padding that fit a frame into the square model input."""
 
     # Keep the aspect ratio, paste at the top-left corner and pad right/bottom (YOLOX export).
     LETTERBOX_TOP_LEFT = "letterbox_top_left"

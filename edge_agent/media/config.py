@@ -23,7 +23,7 @@ class MaskCoordinates(StrEnum):
 
 
 class MaskMode(StrEnum):
-    """How the masked area is hidden."""
+    """Method that hides the masked area."""
 
     FILL = "fill"
     BLUR = "blur"
@@ -86,7 +86,7 @@ class MediaConfig(_Strict):
     clips_enabled: bool = Field(True, description="Record an H.264 MP4 clip for events")
     pre_roll_s: float = Field(5.0, ge=0, le=30, description="Video kept before an event starts, seconds")
     post_roll_s: float = Field(5.0, ge=0, le=60, description="Video kept after the last overlapping event ends, seconds")
-    clip_max_s: float = Field(120.0, gt=0, le=3600, description="Longest clip; a longer event continues in a new clip, seconds")
+    clip_max_s: float = Field(120.0, gt=0, le=3600, description="Maximum clip length, seconds; a longer event continues in a new clip")
     clip_max_width: int = Field(1280, ge=160, le=3840, description="Clip frames wider than this are downscaled, pixels")
     clip_fps_max: float = Field(15.0, gt=0, le=60, description="Frames per second kept in clips; extra frames are skipped")
     clip_crf: int = Field(26, ge=0, le=51, description="x264 constant rate factor, lower is better quality")

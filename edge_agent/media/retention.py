@@ -26,7 +26,7 @@ class DeletionReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ItemInfo:
-    """What retention needs to know about one stored file."""
+    """Facts about one stored file that the retention policy uses."""
 
     key: str
     size_bytes: int

@@ -79,9 +79,8 @@ class HubMqttClient:
         self.connected = threading.Event()
         self.fatal_error: str | None = None
         self.last_lag_s = 0.0
-        # Counts connections; a PUBACK is sent only on the connection that delivered the
-        # message, because packet ids restart per connection and the broker redelivers
-        # unacknowledged messages of a persistent session after a reconnect anyway.
+        # Connection counter. A PUBACK goes only on the connection that delivered the message,
+        # because packet ids restart per connection. The broker redelivers the rest after a reconnect.
         self._connection = 0
         self._stopping = False
         self._queue: queue.Queue[_Received | None] = queue.Queue(QUEUE_MAX)

@@ -74,9 +74,8 @@ class PrivateBroker:
         self.conf.write_text(
             # As root, Mosquitto would switch to the user "mosquitto", which cannot write the test's folder.
             f"user {getpass.getuser()}\nallow_anonymous true\n"
-            # autosave_on_changes with an interval of 1 saves after every queued message, so a
-            # SIGKILL loses at most the message being handled; with a timed autosave (the
-            # Mosquitto default) it loses everything queued since the last save.
+            # With autosave_on_changes and an interval of 1, Mosquitto saves after each change.
+            # A timed autosave instead let a SIGKILL lose a new hub session and its queued messages.
             f"persistence true\npersistence_location {directory}/\nautosave_on_changes true\nautosave_interval 1\n"
             f"max_queued_messages {BROKER_MAX_QUEUED}\nmax_inflight_messages 100\n"
             f"listener {self.port} 127.0.0.1\n"

@@ -27,7 +27,7 @@ from tests.e2e.stack import wait_until
 pytestmark = pytest.mark.timeout(180)
 
 # The clip makes about 14 snapshots of about 22 kB (clean and annotated, JPEG quality 85),
-# about 350 kB in all; the count moves with perception settings. Before the run the camera
+# about 350 kB in all. The count moves with perception settings. Before the run the camera
 # already keeps 500 kB of media the hub has (SEEDED_*), as a Pi that ran for days does.
 # The "roomy" quota fits what the outage makes with room to spare, but not the seeded
 # media as well, so uploaded files must go. The "tight" quota is too small even for the
