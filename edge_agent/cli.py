@@ -8,12 +8,19 @@ import logging
 import sys
 from pathlib import Path
 
+from edge_agent.threads import AUTO, ThreadCount, parse_thread_count
 from metro_common import __version__
 from metro_common.assets import PROJECT_ROOT, AssetError, assets_dir, fetch_assets
 
 # Kept in step with edge_agent.detector, which this module imports only when detecting.
 DEFAULT_SPEC = PROJECT_ROOT / "models" / "yolox_nano.yaml"
-DEFAULT_THREADS = 4
+
+
+def _thread_count(text: str) -> ThreadCount:
+    try:
+        return parse_thread_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _cmd_assets_fetch(args: argparse.Namespace) -> int:
@@ -134,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--model", type=Path, default=None,
                         help="ONNX weights (default: the verified asset named in the model spec)")
     detect.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help=f"model spec file (default: {DEFAULT_SPEC})")
-    detect.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="ONNX Runtime intra-op threads")
+    detect.add_argument("--threads", type=_thread_count, default=AUTO,
+                        help="ONNX Runtime intra-op threads, or 'auto' for one per CPU core less one (default: auto)")
     detect.add_argument("--raw", action="store_true",
                         help="print the model's output as decoded, without merging overlapping vehicle boxes")
     detect.set_defaults(handler=_cmd_detect)

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from edge_agent.analysis_config import AnalysisConfig
 from edge_agent.media.config import LiveConfig, MediaConfig, PrivacyMask
+from edge_agent.threads import AUTO, MAX_THREADS, ThreadCount, parse_thread_count
 from metro_common.topics import TopicError, validate_camera_id
 
 ENV_PREFIX = "METRO_EDGE_"
@@ -243,7 +244,13 @@ class AgentConfig(BaseSettings):
     counts_interval_s: float = Field(60.0, ge=5, le=3600, description="Line-crossing counts period, seconds")
     model_spec: Path | None = Field(None, description="Detector model spec (YAML: input, output layout, labels); None uses models/yolox_nano.yaml")
     model_path: Path | None = Field(None, description="ONNX weights file; None uses the verified asset named by the spec")
-    onnx_threads: int = Field(2, ge=1, le=16, description="ONNX Runtime intra-op threads per detector")
+    onnx_threads: ThreadCount = Field(
+        AUTO,
+        description=(
+            "ONNX Runtime intra-op threads per camera's detector: 'auto' (one per CPU core, less one, "
+            f"left for capture, motion, encoding and MQTT) or a whole number from 1 to {MAX_THREADS}"
+        ),
+    )
     outbox_max_messages: int = Field(
         100_000, ge=100, description="Messages kept per camera while the broker is unreachable; past this the lowest priority goes first"
     )
@@ -256,6 +263,11 @@ class AgentConfig(BaseSettings):
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
             raise ValueError(f"invalid device_id {value!r}: use lowercase letters, digits or '-' (for example pi-07)")
         return value
+
+    @field_validator("onnx_threads", mode="before")
+    @classmethod
+    def _check_onnx_threads(cls, value: object) -> ThreadCount:
+        return parse_thread_count(value)
 
     @field_validator("model_spec")
     @classmethod

@@ -22,14 +22,28 @@ from edge_agent.core.decoding import DecoderParams, known_layouts, make_decoder
 from edge_agent.core.detection import Detection
 from edge_agent.core.letterbox import PreparedInput, Preprocessor, ResizeKind
 from edge_agent.core.nms import batched_nms
+from edge_agent.threads import AUTO, ThreadCount, resolve_thread_count
 from metro_common.assets import PROJECT_ROOT, asset_path
 
 log = logging.getLogger(__name__)
 
 MODELS_DIR = PROJECT_ROOT / "models"
 DEFAULT_SPEC = MODELS_DIR / "yolox_nano.yaml"
-# A Raspberry Pi 4/5 has 4 cores; one intra-op thread per core.
-DEFAULT_THREADS = 4
+DEFAULT_THREADS: ThreadCount = AUTO
+
+
+def session_options(threads: int) -> Any:
+    """Build the ONNX Runtime session options of every detector, with ``threads`` intra-op threads.
+
+    The benchmarks build their bare comparison sessions from this too, so both run alike.
+    """
+    import onnxruntime as ort  # imported here so config-only code never loads it
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
 
 
 class DetectorError(RuntimeError):
@@ -93,19 +107,20 @@ class Detector:
     Detector (or serialise calls).
     """
 
-    def __init__(self, spec: ModelSpec, model_path: Path, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(self, spec: ModelSpec, model_path: Path, threads: ThreadCount = DEFAULT_THREADS) -> None:
+        """``threads`` is the intra-op thread count, or "auto" for one per CPU core less one."""
         import onnxruntime as ort  # imported here so config-only code never loads it
 
-        if threads < 1:
-            raise DetectorError(f"threads must be at least 1, got {threads}")
+        try:
+            thread_count = resolve_thread_count(threads)
+        except ValueError as exc:
+            raise DetectorError(str(exc)) from exc
         if not model_path.is_file():
             raise DetectorError(f"model file {model_path} not found; run 'metro-edge assets fetch'")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(model_path), session_options(thread_count), providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             raise DetectorError(f"cannot load model {model_path}: {exc}") from exc
         inputs = [item.name for item in self._session.get_inputs()]
@@ -114,7 +129,7 @@ class Detector:
 
         self.spec = spec
         self.model_path = model_path
-        self.threads = threads
+        self.threads = thread_count
         self.labels = spec.labels
         self.calls = 0
         self.last_inference_ms: float | None = None
@@ -123,11 +138,11 @@ class Detector:
             spec.output.layout,
             DecoderParams(spec.input.width, spec.input.height, len(spec.labels), spec.output.strides),
         )
-        log.info("loaded %s from %s with %d threads", spec.name, model_path, threads)
+        log.info("loaded %s from %s with %d threads (%s requested)", spec.name, model_path, thread_count, threads)
 
     @classmethod
     def from_spec_file(
-        cls, spec_path: Path = DEFAULT_SPEC, model_path: Path | None = None, threads: int = DEFAULT_THREADS
+        cls, spec_path: Path = DEFAULT_SPEC, model_path: Path | None = None, threads: ThreadCount = DEFAULT_THREADS
     ) -> Detector:
         """Build a detector; without ``model_path`` the verified asset named by the spec is used."""
         spec = ModelSpec.load(spec_path)

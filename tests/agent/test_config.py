@@ -67,6 +67,26 @@ def test_env_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert config.stats_interval_s == 12
 
 
+def test_onnx_threads_default_auto(tmp_path: Path) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(MINIMAL)
+    assert load_config(path).onnx_threads == "auto"
+
+
+@pytest.mark.parametrize(("line", "expected"), [("onnx_threads: 3\n", 3), ("onnx_threads: auto\n", "auto")])
+def test_onnx_threads_from_file(tmp_path: Path, line: str, expected: object) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(MINIMAL + line)
+    assert load_config(path).onnx_threads == expected
+
+
+def test_onnx_threads_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(MINIMAL)
+    monkeypatch.setenv("METRO_EDGE_ONNX_THREADS", "3")
+    assert load_config(path).onnx_threads == 3
+
+
 def test_password_read_from_file(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
@@ -84,6 +104,9 @@ def test_password_read_from_file(tmp_path: Path) -> None:
         ("mqtt: {pasword_file: /x}\n", "mqtt.pasword_file: Extra inputs are not permitted (remove this key"),
         ("stats_interval_s: 0\n", "stats_interval_s: Input should be greater than or equal to 1 (raise the value)"),
         ("model_spec: /var/lib/metro-edge/models/yolox_nano.onnx\n", "model_spec: model_spec '/var/lib/metro-edge/models/yolox_nano.onnx' is not a YAML model spec"),
+        ("onnx_threads: 0\n", "onnx_threads: invalid ONNX Runtime thread count 0: use 'auto'"),
+        ("onnx_threads: many\n", "onnx_threads: invalid ONNX Runtime thread count 'many': use 'auto'"),
+        ("onnx_threads: 2.5\n", "onnx_threads: invalid ONNX Runtime thread count 2.5: use 'auto'"),
     ],
 )
 def test_config_problems_name_key_and_fix(tmp_path: Path, patch: str, expected: str) -> None:

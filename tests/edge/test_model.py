@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_agent import threads
 from edge_agent.analysis_config import AnalysisConfig, DetectionConfig
 from edge_agent.cli import main
 from edge_agent.core.filtering import DetectionFilter
@@ -99,6 +100,22 @@ def test_prepared_frame_gives_same_detections(detector: Detector, media_dir: Pat
 def test_detector_rejects_missing_model(tmp_path: Path) -> None:
     with pytest.raises(DetectorError, match="assets fetch"):
         Detector.from_spec_file(DEFAULT_SPEC, tmp_path / "absent.onnx", threads=1)
+
+
+def test_detector_auto_threads(model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "usable_cpu_count", lambda: 3)
+    assert Detector.from_spec_file(DEFAULT_SPEC, model_path, threads="auto").threads == 2
+
+
+def test_detector_rejects_zero_threads(model_path: Path) -> None:
+    with pytest.raises(DetectorError, match="invalid ONNX Runtime thread count 0"):
+        Detector.from_spec_file(DEFAULT_SPEC, model_path, threads=0)
+
+
+def test_cli_detect_rejects_bad_threads(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["detect", "x.jpg", "--threads", "lots"])
+    assert "invalid ONNX Runtime thread count 'lots'" in capsys.readouterr().err
 
 
 def test_detector_rejects_spec_with_wrong_input_name(tmp_path: Path, model_path: Path) -> None:
