@@ -93,7 +93,7 @@ def matched_fraction(reference: list[EventSpan], candidate: list[EventSpan]) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads (agent default 2)")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
 

@@ -1,19 +1,23 @@
 """Edge throughput: the agent's pipeline against raw ONNX Runtime on the same frames.
 
 Limit: ``session.run`` alone on the letterboxed frames of ``opencv_vtest.avi``, timed
-call by call, with the detector's thread count. Pipeline: ``analyse_clip`` on the same
-file as fast as it can go, detection on every frame (decode, motion, letterbox,
-inference, decoding, NMS, tracking, events). Both use a session built once and warmed
-up with one call, as the agent's long-lived session is. The two run interleaved; the
-headline is the median of the per-round ratios pipeline/limit (target 0.9).
+call by call, with the detector's thread count and session options. Pipeline:
+``analyse_clip`` on the same file as fast as it can go, detection on every frame
+(decode, motion, letterbox, inference, decoding, NMS, tracking, events). Both use a
+session built once and warmed up with one call, as the agent's long-lived session is.
+The two run interleaved; the headline is the median of the per-round ratios
+pipeline/limit (target 0.9) at the agent's default thread count ("auto": one per CPU
+core, less one). ``--compare-threads`` adds limit and pipeline at other counts to the
+same interleaved rounds, so their absolute frames per second can be compared.
 
-Run: ``.venv/bin/python -m benchmarks.edge_throughput [--rounds 3] [--frames 400]``
+Run: ``.venv/bin/python -m benchmarks.edge_throughput [--rounds 3] [--frames 400] [--compare-threads 2]``
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -53,12 +57,12 @@ def read_frames(path: Path, limit: int) -> list[np.ndarray]:
 
 
 def make_session(threads: int):  # type: ignore[no-untyped-def]
+    """Build a bare session with the session options of ``edge_agent.detector.Detector``."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
+    from edge_agent.detector import session_options
+
+    return ort.InferenceSession(str(MODEL), session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def letterbox_all(frames: list[np.ndarray], size: int) -> list[np.ndarray]:
@@ -98,11 +102,35 @@ def make_warm_detector(threads: int, frame: np.ndarray):  # type: ignore[no-unty
     return detector
 
 
+def thread_count(text: str) -> int:
+    from edge_agent.threads import resolve_thread_count
+
+    try:
+        return resolve_thread_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_variants(variants: dict[str, Callable[[], float]], threads: int, tensors: list[np.ndarray],
+                 first_frame: np.ndarray, limit_only: bool) -> None:
+    """Add the limit (and unless ``limit_only`` the pipeline) at ``threads`` to ``variants``."""
+    session = make_session(threads)
+    variants[f"limit_fps@{threads}"] = lambda: measure_limit(session, tensors)
+    if not limit_only:
+        detector = make_warm_detector(threads, first_frame)
+        variants[f"pipeline_fps@{threads}"] = lambda: measure_pipeline(detector, len(tensors), threads)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
+    from edge_agent.detector import DEFAULT_THREADS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per variant")
     parser.add_argument("--frames", type=int, default=400, help="frames of the clip per round (0 means all 795)")
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads (agent default 2)")
+    parser.add_argument("--threads", type=thread_count, default=thread_count(str(DEFAULT_THREADS)),
+                        help=f"ONNX Runtime intra-op threads of the headline, or 'auto' (agent default: {DEFAULT_THREADS})")
+    parser.add_argument("--compare-threads", type=thread_count, action="append", default=[], metavar="N",
+                        help="also measure limit and pipeline at N threads in the same rounds; repeatable")
     parser.add_argument("--limit-only", action="store_true", help="measure only the ONNX Runtime limit")
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
@@ -110,24 +138,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine_summary()}")
     frames = read_frames(CLIP, args.frames)
     tensors = letterbox_all(frames, 416)
-    session = make_session(args.threads)
-    detector = make_warm_detector(args.threads, frames[0]) if not args.limit_only else None
+    counts = [args.threads, *(count for count in dict.fromkeys(args.compare_threads) if count != args.threads)]
+    variants: dict[str, Callable[[], float]] = {}
+    for count in counts:
+        add_variants(variants, count, tensors, frames[0], args.limit_only)
     del frames
-    print(f"clip: {CLIP.name}, {len(tensors)} frames, {args.threads} threads, {args.rounds} rounds")
+    print(f"clip: {CLIP.name}, {len(tensors)} frames, threads {counts} (headline {args.threads}), {args.rounds} rounds")
 
-    variants = {"limit_fps": lambda: measure_limit(session, tensors)}
-    if not args.limit_only:
-        variants["pipeline_fps"] = lambda: measure_pipeline(detector, len(tensors), args.threads)[0]
     results = interleave(variants, args.rounds)
-    limit = median(results["limit_fps"])
-    print(f"limit: median {limit:.1f} frames/s ({1000 / limit:.1f} ms per inference)")
+    for count in counts:
+        limit = median(results[f"limit_fps@{count}"])
+        print(f"{count} threads: limit median {limit:.1f} frames/s ({1000 / limit:.1f} ms per inference)")
+        if args.limit_only:
+            continue
+        pipeline = median(results[f"pipeline_fps@{count}"])
+        ratio = paired_ratio(results, f"pipeline_fps@{count}", f"limit_fps@{count}")
+        print(f"{count} threads: pipeline median {pipeline:.1f} frames/s ({1000 / pipeline:.1f} ms per frame), "
+              f"ratio of the medians {pipeline / limit:.3f}, median of the per-round ratios {ratio:.3f}")
     if args.limit_only:
-        print(Headline("edge_limit", "per_s", limit, 0).line())
+        print(Headline("edge_limit", "per_s", median(results[f"limit_fps@{args.threads}"]), 0).line())
         return 0
-    pipeline = median(results["pipeline_fps"])
-    print(f"pipeline: median {pipeline:.1f} frames/s ({1000 / pipeline:.1f} ms per frame)")
-    print(f"ratio of the medians {pipeline / limit:.3f}; headline: median of the per-round ratios")
-    print(Headline("edge_pipeline", "ratio", paired_ratio(results, "pipeline_fps", "limit_fps"), TARGET_RATIO).line())
+    headline = paired_ratio(results, f"pipeline_fps@{args.threads}", f"limit_fps@{args.threads}")
+    print(f"headline: median of the per-round ratios at {args.threads} threads")
+    print(Headline("edge_pipeline", "ratio", headline, TARGET_RATIO).line())
     return 0
 
 
