@@ -23,6 +23,12 @@ def box_iou_batch(boxes_a: FloatArray, boxes_b: FloatArray) -> FloatArray:
     return iou
 
 
+# Up to this many boxes, NMS computes the whole IoU matrix at once: a few NumPy calls
+# instead of several per kept box. Larger inputs go row by row, so that memory stays
+# linear in the box count (a 3549 x 3549 float32 matrix alone is 50 MB).
+MATRIX_NMS_MAX_BOXES = 512
+
+
 def nms(boxes_xyxy: FloatArray, scores: FloatArray, iou_threshold: float) -> IntArray:
     """Return indices of the boxes kept by greedy NMS, best score first.
 
@@ -32,6 +38,25 @@ def nms(boxes_xyxy: FloatArray, scores: FloatArray, iou_threshold: float) -> Int
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold {iou_threshold} is outside [0, 1]")
     order = np.argsort(-scores, kind="stable")
+    if order.size <= MATRIX_NMS_MAX_BOXES:
+        return _nms_matrix(boxes_xyxy, order, iou_threshold)
+    return _nms_rows(boxes_xyxy, order, iou_threshold)
+
+
+def _nms_matrix(boxes_xyxy: FloatArray, order: IntArray, iou_threshold: float) -> IntArray:
+    # "not <=" rather than ">" so that a NaN IoU suppresses, as in _nms_rows.
+    suppresses = ~(box_iou_batch(boxes_xyxy, boxes_xyxy) <= iou_threshold)
+    suppressed = np.zeros(order.size, dtype=bool)
+    keep: list[int] = []
+    for index in order.tolist():
+        if suppressed[index]:
+            continue
+        keep.append(index)
+        suppressed |= suppresses[index]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _nms_rows(boxes_xyxy: FloatArray, order: IntArray, iou_threshold: float) -> IntArray:
     keep: list[int] = []
     x1, y1, x2, y2 = boxes_xyxy[:, 0], boxes_xyxy[:, 1], boxes_xyxy[:, 2], boxes_xyxy[:, 3]
     areas = (x2 - x1) * (y2 - y1)

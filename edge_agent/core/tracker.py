@@ -17,9 +17,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from edge_agent.core.detection import Detection
-from edge_agent.core.geometry import BoxXYXY, box_iou, expand_box
+from edge_agent.core.geometry import BoxXYXY, box_iou
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def expand_box_array(boxes_xyxy: FloatArray, fraction: float) -> FloatArray:
+    """Grow each row of an N x 4 xyxy array as ``geometry.expand_box`` grows one box."""
+    pad_x = (boxes_xyxy[:, 2] - boxes_xyxy[:, 0]) * fraction
+    pad_y = (boxes_xyxy[:, 3] - boxes_xyxy[:, 1]) * fraction
+    return np.stack(
+        [boxes_xyxy[:, 0] - pad_x, boxes_xyxy[:, 1] - pad_y, boxes_xyxy[:, 2] + pad_x, boxes_xyxy[:, 3] + pad_y], axis=1
+    )
+
+
+def box_iou_matrix(boxes_a: FloatArray, boxes_b: FloatArray) -> FloatArray:
+    """Return the IoU of every row of ``boxes_a`` with every row of ``boxes_b`` (N x M, float64).
+
+    The arithmetic follows ``geometry.box_iou`` step by step in float64, so each value
+    equals what ``box_iou`` returns for the same pair of boxes.
+    """
+    a = boxes_a[:, None, :]
+    b = boxes_b[None, :, :]
+    inter_w = np.maximum(0.0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]))
+    inter_h = np.maximum(0.0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]))
+    inter = inter_w * inter_h
+    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
+    iou: FloatArray = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0.0)
+    return iou
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +183,17 @@ class IouTracker:
     ) -> list[TrackInput]:
         """Greedily pair items with unmatched tracks by IoU, best pair first; return unpaired items."""
         pairs: list[tuple[float, int, int]] = []
-        for index, item in enumerate(items):
-            for tid in unmatched_tracks:
-                if self.tracks[tid].group != item.group:
-                    continue
-                iou = box_iou(
-                    expand_box(item.detection.xyxy, self.params.match_buffer),
-                    expand_box(predicted[tid], self.params.match_buffer),
-                )
-                if iou >= self.params.match_iou:
-                    pairs.append((iou, index, tid))
+        if items and unmatched_tracks:
+            tids = sorted(unmatched_tracks)
+            buffer = self.params.match_buffer
+            item_boxes = expand_box_array(np.array([item.detection.xyxy for item in items], dtype=np.float64), buffer)
+            track_boxes = expand_box_array(np.array([predicted[tid] for tid in tids], dtype=np.float64), buffer)
+            item_groups = np.array([item.group for item in items])
+            track_groups = np.array([self.tracks[tid].group for tid in tids])
+            iou = box_iou_matrix(item_boxes, track_boxes)
+            candidate = (item_groups[:, None] == track_groups[None, :]) & (iou >= self.params.match_iou)
+            for index, column in zip(*np.nonzero(candidate), strict=True):
+                pairs.append((float(iou[index, column]), int(index), tids[column]))
         pairs.sort(key=lambda pair: (-pair[0], pair[1], pair[2]))
 
         used_items: set[int] = set()

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_agent.core import nms as nms_module
 from edge_agent.core.decoding import DecoderParams, make_decoder
 from edge_agent.core.letterbox import Preprocessor, ResizeInfo, ResizeKind, boxes_to_source
 from edge_agent.core.nms import batched_nms, box_iou_batch, nms
@@ -169,3 +170,18 @@ def test_nms_invariants(items: list[tuple[tuple[float, float, float, float], flo
     if dropped:
         overlap = box_iou_batch(boxes[dropped], boxes[keep])
         assert (overlap > threshold - 1e-5).any(axis=1).all()
+
+
+@settings(max_examples=60, deadline=None)
+# Repeated scores check that ties keep their order in both ways.
+@given(st.lists(st.tuples(box_strategy, st.one_of(st.floats(0.01, 1.0), st.sampled_from([0.5, 0.9]))),
+                min_size=1, max_size=60), st.floats(0.1, 0.9))
+def test_nms_matrix_equals_row_by_row(items: list[tuple[tuple[float, float, float, float], float]],
+                                      threshold: float) -> None:
+    boxes = np.array([box for box, _ in items], dtype=np.float32)
+    scores = np.array([score for _, score in items], dtype=np.float32)
+    by_matrix = nms(boxes, scores, threshold)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nms_module, "MATRIX_NMS_MAX_BOXES", 0)
+        by_rows = nms(boxes, scores, threshold)
+    assert by_matrix.tolist() == by_rows.tolist()

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from edge_agent.core.detection import Detection
 from edge_agent.core.filtering import DetectionFilter
+from edge_agent.core.geometry import box_iou, expand_box
 from edge_agent.core.lifecycle import EventLifecycle, LifecycleParams
-from edge_agent.core.tracker import IouTracker, TrackerParams, TrackInput
+from edge_agent.core.tracker import IouTracker, TrackerParams, TrackInput, box_iou_matrix, expand_box_array
 from metro_common.messages import EndReason, EventKind
 
 FRAME = np.zeros((480, 640, 3), dtype=np.uint8)
@@ -345,3 +346,23 @@ def test_tracker_ids_unique_and_never_reused(frames: list[list[tuple[float, floa
         removed_ids |= {track.track_id for track in result.removed}
         seen_ids |= set(ids)
     assert set(tracker.tracks) <= seen_ids
+
+
+# Zero and repeated sizes among the boxes, as detector output and predictions may have.
+plain_box = st.tuples(
+    st.floats(0, 300), st.floats(0, 300), st.sampled_from([0.0, 1.0, 40.0]) | st.floats(0, 150), st.floats(0, 150)
+).map(lambda t: (t[0], t[1], t[0] + t[2], t[1] + t[3]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(plain_box, min_size=1, max_size=8), st.lists(plain_box, min_size=1, max_size=8),
+       st.sampled_from([0.0, 0.6, 0.25]))
+def test_iou_matrix_equals_box_iou(boxes_a: list[tuple[float, float, float, float]],
+                                   boxes_b: list[tuple[float, float, float, float]], buffer: float) -> None:
+    grown_a = expand_box_array(np.array(boxes_a, dtype=np.float64), buffer)
+    grown_b = expand_box_array(np.array(boxes_b, dtype=np.float64), buffer)
+    assert [tuple(row) for row in grown_a.tolist()] == [expand_box(box, buffer) for box in boxes_a]
+    matrix = box_iou_matrix(grown_a, grown_b)
+    expected = [[box_iou(expand_box(a, buffer), expand_box(b, buffer)) for b in boxes_b] for a in boxes_a]
+    # Exact equality: the tracker's matching order must not change.
+    assert matrix.tolist() == expected
