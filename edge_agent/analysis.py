@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -41,6 +41,7 @@ from edge_agent.core.lifecycle import EventLifecycle, EventUpdate, LifecyclePara
 from edge_agent.core.motion import MotionDetector, MotionResult
 from edge_agent.core.tracker import IouTracker, Track, TrackerParams
 from edge_agent.core.zones import Crossing, LineCounter, Zone, zones_containing
+from edge_agent.threads import usable_cpu_count
 from metro_common.messages import EndReason, EventKind
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,18 @@ TIME_TOLERANCE_S = 1e-6
 
 Image = npt.NDArray[np.uint8]
 
-__all__ = ["CameraAnalyzer", "ClipFrame", "ClipReader", "ClipReport", "EndReason", "EventUpdate", "FrameResult", "analyse_clip"]
+__all__ = [
+    "CameraAnalyzer",
+    "ClipFrame",
+    "ClipReader",
+    "ClipReport",
+    "Detected",
+    "DetectionStage",
+    "EndReason",
+    "EventUpdate",
+    "FrameResult",
+    "analyse_clip",
+]
 
 
 class ObjectDetector(Protocol):
@@ -72,6 +84,14 @@ class PreparingDetector(ObjectDetector, Protocol):
     def make_preparer(self) -> Callable[[Image], PreparedInput]: ...
 
     def detect_prepared(self, prepared: PreparedInput) -> list[Detection]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    """A detector run made ahead of ``process``: its raw detections and inference time, milliseconds."""
+
+    detections: list[Detection]
+    inference_ms: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +178,19 @@ class CameraAnalyzer:
         mono_s: float,
         prepared: PreparedInput | None = None,
         motion: MotionResult | None = None,
+        detected: Detected | None = None,
     ) -> FrameResult:
         """Analyse one frame taken at monotonic time ``mono_s`` (seconds).
 
         ``prepared`` is the frame already letterboxed by the detector's preparer; the
         detector then skips its own letterboxing. It needs a ``PreparingDetector``.
         ``motion`` is this frame's result of ``detect_motion``, computed ahead.
+        ``detected`` is this frame's detector output, computed ahead on another thread.
+        Only an analyzer built with ``gate_detector=False`` takes it, because a gated
+        analyzer decides per frame whether the detector runs at all.
         """
+        if detected is not None and self.gate_detector:
+            raise ValueError(f"camera {self.camera_id}: detections computed ahead need gate_detector=False")
         lifecycle, motion_detector = self._setup(frame_bgr)
         self.frames += 1
         if motion is None:
@@ -179,8 +205,11 @@ class CameraAnalyzer:
             self._last_run_s = mono_s
             self._last_run_motion = motion.boxes
             self.detector_runs += 1
-            raw = self._detect(frame_bgr, prepared)
-            inference_ms = self.detector.last_inference_ms
+            if detected is not None:
+                raw, inference_ms = detected.detections, detected.inference_ms
+            else:
+                raw = self._detect(frame_bgr, prepared)
+                inference_ms = self.detector.last_inference_ms
             inputs = self._filter.select(raw)
             detections = [item.detection for item in inputs]
             step = self._tracker.update(inputs, mono_s)
@@ -373,9 +402,12 @@ def analyse_clip(
     switch). Open events are ended with reason ``shutdown`` at the end of the clip.
 
     A reader thread decodes the file and runs motion detection ahead of the analysis.
-    With ``every_frame`` and a ``PreparingDetector`` it also letterboxes each frame. This
-    work then overlaps with inference, because ONNX Runtime releases the GIL while it
-    runs. ``transform`` runs on the reader thread.
+    With ``every_frame`` and a ``PreparingDetector`` it also letterboxes each frame.
+    When the detector's threads also leave a CPU core free, a second thread runs the
+    detector (inference, output decoding and NMS), and the calling thread tracks and
+    builds events for one frame while the next one is in inference. Both overlaps work
+    because ONNX Runtime releases the GIL while it runs. ``transform`` runs on the
+    reader thread.
     """
     if frame_step < 1:
         raise ValueError(f"frame_step must be at least 1, got {frame_step}")
@@ -385,21 +417,25 @@ def analyse_clip(
     fps = capture.get(cv2.CAP_PROP_FPS) or 10.0
     analyzer = CameraAnalyzer(path.stem, config, detector, gate_detector=not every_frame)
     report = ClipReport(path=path, fps=fps)
-    # Letterboxing frames the gate then skips would only waste CPU.
-    prepare = detector.make_preparer() if every_frame and isinstance(detector, PreparingDetector) else None
+    # Letterboxing or detecting frames the gate then skips would only waste CPU.
+    preparing = detector if every_frame and isinstance(detector, PreparingDetector) else None
+    prepare = preparing.make_preparer() if preparing is not None else None
     reader = ClipReader(capture, frame_step, frame_range, transform, analyzer.detect_motion, prepare)
+    frames: ClipReader | DetectionStage = reader
+    if preparing is not None and _leaves_core_free(preparing):
+        frames = DetectionStage(reader, preparing)
     started = time.perf_counter()
     mono_s = 0.0
     try:
-        for item in reader:
+        for item in frames:
             mono_s = item.index / fps
-            result = analyzer.process(item.frame, mono_s, item.prepared, item.motion)
+            result = analyzer.process(item.frame, mono_s, item.prepared, item.motion, item.detected)
             report.frames += 1
             report.motion_frames += int(result.motion)
             report.updates.extend(result.updates)
             report.crossings.extend(result.crossings)
     finally:
-        reader.close()
+        frames.close()
         capture.release()
     report.updates.extend(analyzer.end_all(EndReason.SHUTDOWN, mono_s))
     report.detector_runs = analyzer.detector_runs
@@ -407,22 +443,93 @@ def analyse_clip(
     return report
 
 
+def _leaves_core_free(detector: ObjectDetector) -> bool:
+    """Return True when the detector's ONNX Runtime threads leave a CPU core for a detection stage.
+
+    On a 2-core Xeon VM (``opencv_vtest.avi``, docs/benchmarks.md) the stage made
+    every-frame analysis about 5% faster with 1 intra-op thread and about 6% slower with
+    2, where it competes with inference.
+    """
+    threads = getattr(detector, "threads", None)
+    return isinstance(threads, int) and threads < usable_cpu_count()
+
+
 @dataclass(frozen=True, slots=True)
 class ClipFrame:
-    """One selected frame of a clip: its index in the file, pixels, motion and optional prepared input."""
+    """One selected frame of a clip: its index in the file, pixels, motion and optional work done ahead.
+
+    ``prepared`` is the letterboxed input, and ``detected`` the detector's output when a
+    ``DetectionStage`` ran it.
+    """
 
     index: int
     frame: Image
     motion: MotionResult
     prepared: PreparedInput | None
+    detected: Detected | None = None
 
 
-class ClipReader:
+class _ThreadStage:
+    """Base of the clip stages: ``_produce`` runs on a thread and queues items for the consumer.
+
+    Iterating yields the queued items in order and re-raises, on the consuming thread,
+    any error the stage's thread hit. At most ``queue_size`` items wait, which bounds
+    the memory used. Call ``close`` when done, also after an error.
+    """
+
+    def __init__(self, name: str, queue_size: int) -> None:
+        self._queue: queue.Queue[ClipFrame | Exception | None] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> Iterator[ClipFrame]:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                # After close the thread puts nothing more, so a consumer on another
+                # thread (a following stage) must not wait for the end marker.
+                if self._stop.is_set():
+                    return
+                continue
+            if item is None:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the stage's thread and wait for it."""
+        self._stop.set()
+        self._thread.join()
+
+    def _produce(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        try:
+            self._produce()
+        except Exception as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
+            self._put(exc)
+            return
+        self._put(None)
+
+    def _put(self, item: ClipFrame | Exception | None) -> bool:
+        """Queue ``item``, waiting while the queue is full; return False once ``close`` was called."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+
+class ClipReader(_ThreadStage):
     """Decode, select, transform, motion-check and prepare a clip's frames on a thread, ahead of the consumer.
 
-    Iterating yields ``ClipFrame`` items in file order and re-raises, on the consuming
-    thread, any error the reader thread hit. At most ``queue_size`` frames wait decoded,
-    which bounds the memory used. Call ``close`` when done, also after an error.
+    The capture stays open after ``close`` for the caller to release.
     """
 
     def __init__(
@@ -442,34 +549,9 @@ class ClipReader:
         self._transform = transform
         self._detect_motion = detect_motion
         self._prepare = prepare
-        self._queue: queue.Queue[ClipFrame | Exception | None] = queue.Queue(maxsize=queue_size)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="clip-reader", daemon=True)
-        self._thread.start()
+        super().__init__("clip-reader", queue_size)
 
-    def __iter__(self) -> Iterator[ClipFrame]:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, Exception):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        """Stop the reader thread and wait for it; the capture stays open for the caller to release."""
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            self._read_all()
-        except Exception as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
-            self._put(exc)
-            return
-        self._put(None)
-
-    def _read_all(self) -> None:
+    def _produce(self) -> None:
         index = -1
         while not self._stop.is_set():
             ok, decoded = self._capture.read()
@@ -490,12 +572,32 @@ class ClipReader:
             if not self._put(ClipFrame(index, frame, motion, prepared)):
                 return
 
-    def _put(self, item: ClipFrame | Exception | None) -> bool:
-        """Queue ``item``, waiting while the queue is full; return False once ``close`` was called."""
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-            return True
-        return False
+
+class DetectionStage(_ThreadStage):
+    """Run the detector on a ``ClipReader``'s prepared frames on its own thread, one frame ahead of the consumer.
+
+    The detector is not thread-safe, so nothing else may call it while the stage runs.
+    Closing the stage also closes its reader.
+    """
+
+    def __init__(self, reader: ClipReader, detector: PreparingDetector, queue_size: int = 2) -> None:
+        self._reader = reader
+        self._detector = detector
+        super().__init__("clip-detector", queue_size)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.close()
+        self._thread.join()
+
+    def _produce(self) -> None:
+        for item in self._reader:
+            if item.prepared is None:
+                raise ValueError(
+                    f"frame {item.index} reached the detection stage without a prepared input; "
+                    "build the ClipReader with the detector's make_preparer()"
+                )
+            detections = self._detector.detect_prepared(item.prepared)
+            detected = Detected(detections, self._detector.last_inference_ms)
+            if not self._put(replace(item, prepared=None, detected=detected)):
+                return

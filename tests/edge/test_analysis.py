@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from edge_agent.analysis import CameraAnalyzer
+from edge_agent.analysis import CameraAnalyzer, Detected
 from edge_agent.analysis_config import AnalysisConfig, EventConfig, LineConfig, MotionConfig, ZoneConfig
 from edge_agent.core.detection import Detection
 from metro_common.messages import EndReason, EventKind
@@ -246,3 +246,19 @@ def test_crossing_before_confirmation_counted() -> None:
         crossings += analyzer.process(frame, index / 10.0).crossings
     assert [c.direction.value for c in crossings] == ["to_right"]
     assert crossings[0].mono_s == pytest.approx(0.2)
+
+
+def test_detections_ahead_replace_detector() -> None:
+    detector = ScriptedDetector(lambda call: [])
+    analyzer = CameraAnalyzer("cam-01", AnalysisConfig(), detector, gate_detector=False)
+    result = analyzer.process(scene(), 0.0, detected=Detected([PARKED_CAR], 4.5))
+    assert detector.calls == 0
+    assert result.detector_ran
+    assert result.inference_ms == 4.5
+    assert result.detections == [PARKED_CAR]
+
+
+def test_detections_ahead_need_gate_off() -> None:
+    analyzer = CameraAnalyzer("cam-01", AnalysisConfig(), ScriptedDetector(lambda call: []))
+    with pytest.raises(ValueError, match="gate_detector=False"):
+        analyzer.process(scene(), 0.0, detected=Detected([], None))

@@ -7,13 +7,17 @@ fixtures) and every test reads the shared report.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edge_agent import analysis
 from edge_agent.analysis import ClipReport, analyse_clip
 from edge_agent.analysis_config import AnalysisConfig, DetectionConfig, LineConfig
+from edge_agent.core.detection import Detection
+from edge_agent.core.letterbox import PreparedInput
 from edge_agent.detector import Detector
 from metro_common.messages import EndReason, EventKind
 
@@ -175,3 +179,41 @@ def test_clip_reader_error_reaches_caller(detector: Detector, media_dir: Path) -
 
     with pytest.raises(RuntimeError, match="frame 5"):
         analyse_clip(media_dir / "intel_car-detection.mp4", TOPDOWN, detector, frame_range=(0, 20), transform=fail)
+
+
+def every_frame_updates(detector: Detector, media_dir: Path, spare_core: bool,
+                        monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    """Analyse vtest frames 0-119 with detection on every frame, with or without the detection stage."""
+    cores = detector.threads + 1 if spare_core else detector.threads
+    monkeypatch.setattr(analysis, "usable_cpu_count", lambda: cores)
+    report = analyse_clip(media_dir / "opencv_vtest.avi", AnalysisConfig(), detector, every_frame=True,
+                          frame_range=(0, 119))
+    assert report.detector_runs == 120
+    return [(u.kind, u.track_id, u.label, u.score, u.box, u.start_mono, u.end_mono) for u in report.updates]
+
+
+def test_detection_stage_keeps_results(detector: Detector, media_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    staged = every_frame_updates(detector, media_dir, True, monkeypatch)
+    direct = every_frame_updates(detector, media_dir, False, monkeypatch)
+    assert any(update[0] is EventKind.NEW for update in staged)
+    assert staged == direct
+
+
+def test_detection_stage_error_reaches_caller(detector: Detector, media_dir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(analysis, "usable_cpu_count", lambda: detector.threads + 1)
+    real = detector.detect_prepared
+    calls: list[int] = []
+
+    def fail_on_fourth(prepared: PreparedInput) -> list[Detection]:
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("inference failed on the fourth frame")
+        return real(prepared)
+
+    monkeypatch.setattr(detector, "detect_prepared", fail_on_fourth)
+    with pytest.raises(RuntimeError, match="fourth frame"):
+        analyse_clip(media_dir / "opencv_vtest.avi", AnalysisConfig(), detector, every_frame=True, frame_range=(0, 30))
+    threads = [thread.name for thread in threading.enumerate()]
+    assert "clip-detector" not in threads
+    assert "clip-reader" not in threads
