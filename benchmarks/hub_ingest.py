@@ -99,6 +99,7 @@ def measure_ingest(broker: Broker, database_url: str, per_camera: int, failures:
         wait_for_rows(engine, prefix, 1, timeout_s=30, settle_s=0)
         worker.pause()
         sent = publish_all(broker, events[1:], duplicate_every=DUPLICATE_EVERY)
+        resumed_at = time.time()
         worker.resume()
         summary = wait_for_rows(engine, prefix, len(events), timeout_s=600)
     finally:
@@ -113,7 +114,7 @@ def measure_ingest(broker: Broker, database_url: str, per_camera: int, failures:
     failures.unexpected += unexpected
     print(f"    stored {summary.rows} of {len(events)} events, lost {lost}, duplicated {duplicated}; worker: {log.strip()[-300:]}")
     engine.dispose()
-    return sent / summary.span_s
+    return sent / summary.drain_s(resumed_at)
 
 
 _migrated: set[str] = set()

@@ -63,6 +63,7 @@ def measure(broker: Broker, database_url: str, workers_count: int, per_camera: i
         for worker in workers:
             worker.pause()
         sent = publish_all(broker, messages, duplicate_every=DUPLICATE_EVERY)
+        resumed_at = time.time()
         for worker in workers:
             worker.resume()
         summary = wait_for_rows(engine, prefix, len(events), timeout_s=600, ended=True)
@@ -78,7 +79,7 @@ def measure(broker: Broker, database_url: str, workers_count: int, per_camera: i
     print(f"    {workers_count} worker(s): {summary.rows} events of {len(events)}, ended {summary.ended}, "
           f"lost {lost}, duplicated {duplicated}; " + " | ".join(log.strip().splitlines()[-1][-80:] for log in logs))
     engine.dispose()
-    return sent / summary.span_s
+    return sent / summary.drain_s(resumed_at)
 
 
 def main(argv: list[str] | None = None) -> int:

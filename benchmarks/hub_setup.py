@@ -54,10 +54,14 @@ class StoredSummary:
     first_received_s: float
     last_updated_s: float
 
-    @property
-    def span_s(self) -> float:
-        """Seconds from the first stored message to the last change, by the hub's clock."""
-        return self.last_updated_s - self.first_received_s
+    def drain_s(self, resumed_at: float) -> float:
+        """Seconds from ``resumed_at`` (wall clock) to the last change the workers stored.
+
+        The start is when the paused workers were resumed, not the first ``received_at``:
+        the probe events stored before the pause would otherwise stretch the span by the
+        whole time spent publishing the backlog.
+        """
+        return self.last_updated_s - resumed_at
 
 
 def stored_summary(engine: Engine, camera_prefix: str) -> StoredSummary:

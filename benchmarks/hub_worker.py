@@ -59,7 +59,8 @@ def main() -> int:
     stop.wait()
     client.stop()
     processor = client.processor
-    print(f"stored {processor.stored} db_failures {processor.db_failures} rejected {processor.rejects.counts()}",
+    print(f"stored {processor.stored} batches {processor.batches} db_failures {processor.db_failures} "
+          f"rejected {processor.rejects.counts()}",
           file=sys.stderr, flush=True)
     return 0
 
