@@ -14,7 +14,8 @@ from hub.ingest.fold import EventState, FoldOutcome, fold_event
 from metro_common.messages import EventMessage
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets every field through object.__setattr__, a cost paid per message.
+@dataclass(slots=True)
 class FoldStep:
     """The outcome of one message, and the event's state after it when it changed."""
 

@@ -12,7 +12,7 @@ through SQLAlchemy's ``executemany``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,19 +28,24 @@ def upsert_rows(
     *,
     update_columns: Sequence[str] = (),
     returning: str | None = None,
+    constants: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     """Insert ``rows``; on a primary-key conflict update ``update_columns``, or skip the row if none.
 
+    A column missing from a row is stored as NULL. ``constants`` holds the columns
+    whose value is the same for every row; they are sent once instead of per row.
     Returns the ``returning`` column of every inserted or updated row (skipped rows
     return nothing), or an empty list when ``returning`` is None.
     """
     if not rows:
         return []
+    constants = constants or {}
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return _upsert_postgresql(session, table, rows, update_columns, returning)
+        return _upsert_postgresql(session, table, rows, update_columns, returning, constants)
     if dialect == "sqlite":
-        return _upsert_sqlite(session, table, rows, update_columns, returning)
+        full = [{**dict.fromkeys(column.name for column in table.columns), **row, **constants} for row in rows]
+        return _upsert_sqlite(session, table, full, update_columns, returning)
     raise NotImplementedError(f"bulk ingestion supports PostgreSQL and SQLite, not {dialect!r}")
 
 
@@ -53,16 +58,26 @@ def _conflict_clause(table: Table, update_columns: Sequence[str]) -> str:
 
 
 def _upsert_postgresql(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], update_columns: Sequence[str], returning: str | None
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], update_columns: Sequence[str],
+    returning: str | None, constants: Mapping[str, Any],
 ) -> list[Any]:
+    dialect = session.get_bind().dialect
     columns = ", ".join(column.name for column in table.columns)
+    # A constant column is one typed parameter; the rest come from the JSON rows.
+    values = ", ".join(
+        f"CAST(:const_{column.name} AS {column.type.compile(dialect=dialect)})" if column.name in constants
+        else column.name
+        for column in table.columns
+    )
     source = f"json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))"
     # Table and column names come from the table definition, never from message content.
-    statement = f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {source} "  # noqa: S608
+    statement = f"INSERT INTO {table.name} ({columns}) SELECT {values} FROM {source} "  # noqa: S608
     statement += _conflict_clause(table, update_columns)
     if returning:
         statement += f" RETURNING {returning}"
-    result = session.execute(text(statement), {"rows": json.dumps(rows, default=_json_value)})
+    parameters = {f"const_{name}": value for name, value in constants.items()}
+    parameters["rows"] = json.dumps(rows, default=_json_value)
+    result = session.connection().execute(text(statement), parameters)
     return list(result.scalars()) if returning else []
 
 

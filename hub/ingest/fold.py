@@ -26,7 +26,8 @@ class FoldOutcome(StrEnum):
     FOREIGN = "foreign"  # the event id belongs to another camera
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets every field through object.__setattr__, a cost paid per message.
+@dataclass(slots=True)
 class EventState:
     """The stored fields of one event, as a value."""
 

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
+# Immediate retries of a batch that lost an insert race to another writer, before backing off.
+RACE_RETRIES = 5
+TOPIC_CACHE_MAX = 10_000
 
 StoreListener = Callable[[store.StoreResult], None]
 
@@ -50,13 +53,21 @@ class ProcessorStopped(RuntimeError):
     """The processor was stopped while a message was still waiting to be stored."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets every field through object.__setattr__, a cost paid per message.
+@dataclass(slots=True)
 class Incoming:
-    """One received message and the callable that acknowledges it to the broker."""
+    """One received message and, optionally, the callable that acknowledges it to the broker.
+
+    Without ``ack`` the caller acknowledges the batch itself once ``handle_batch`` returns.
+    ``checked`` is True when ``IngestProcessor.check`` already decoded it into ``message``
+    (None if it was rejected).
+    """
 
     topic: str
     payload: bytes
-    ack: Callable[[], None]
+    ack: Callable[[], None] | None = None
+    checked: bool = False
+    message: object | None = None
 
 
 class IngestProcessor:
@@ -77,9 +88,14 @@ class IngestProcessor:
         # ``sleep`` returns True when woken early because the processor is stopping.
         self._sleep = sleep or self._stop.wait
         self.listeners: list[StoreListener] = []
+        # Counters; several writer threads may store batches at once.
+        self._counters = threading.Lock()
         self.stored = 0
         self.db_failures = 0
         self.batches = 0
+        self.insert_races = 0
+        # Parsed valid topics; a fleet publishes on a few per camera, so parsing each once is enough.
+        self._topics: dict[str, tuple[str, TopicKind]] = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -94,11 +110,12 @@ class IngestProcessor:
         Returns one result per item, None for a rejected message. Raises
         ``ProcessorStopped``, with nothing acknowledged, when stopped during a retry.
         """
-        messages = [self._validate(item.topic, item.payload) for item in items]
+        messages = [item.message if item.checked else self._validate(item.topic, item.payload) for item in items]
         valid = [(item.topic, message) for item, message in zip(items, messages, strict=True) if message is not None]
         stored = iter(self._store_with_retry(valid) if valid else [])
         for item in items:
-            item.ack()
+            if item.ack is not None:
+                item.ack()
         results = [next(stored) if message is not None else None for message in messages]
         for item, message, result in zip(items, messages, results, strict=True):
             if message is not None and result is None:
@@ -106,16 +123,32 @@ class IngestProcessor:
                 self.rejects.reject(UNKNOWN_CAMERA, item.topic, f"camera {camera_id!r} is not registered")
             elif result is not None:
                 self._notify(item.topic, result)
-        self.batches += 1
+        with self._counters:
+            self.stored += sum(1 for result in results if result is not None)
+            self.batches += 1
         return results
+
+    def check(self, topic: str, payload: bytes) -> Incoming:
+        """Decode a message ahead of ``handle_batch``, on any thread; a reject is counted now.
+
+        The MQTT client calls this on its reading thread, so decoding overlaps with the
+        writer's wait for the database instead of adding to it.
+        """
+        return Incoming(topic, payload, None, True, self._validate(topic, payload))
 
     def _validate(self, topic: str, payload: bytes) -> object | None:
         """Decode a message, or count it as rejected and return None."""
-        try:
-            camera_id, kind = parse_topic(topic)
-        except TopicError as exc:
-            self.rejects.reject(BAD_TOPIC, topic, str(exc))
-            return None
+        parsed = self._topics.get(topic)
+        if parsed is None:
+            try:
+                parsed = parse_topic(topic)
+            except TopicError as exc:
+                self.rejects.reject(BAD_TOPIC, topic, str(exc))
+                return None
+            if len(self._topics) >= TOPIC_CACHE_MAX:
+                self._topics.clear()
+            self._topics[topic] = parsed
+        camera_id, kind = parsed
         if kind is TopicKind.COMMAND:
             self.rejects.reject(WRONG_DIRECTION, topic, "command topics are published by the hub, not consumed")
             return None
@@ -126,7 +159,6 @@ class IngestProcessor:
             return None
 
     def _notify(self, topic: str, result: store.StoreResult) -> None:
-        self.stored += 1
         for listener in self.listeners:
             try:
                 listener(result)
@@ -136,14 +168,31 @@ class IngestProcessor:
     def _store_with_retry(self, batch: list[tuple[str, object]]) -> list[store.StoreResult | None]:
         delay = RETRY_MIN_S
         attempt = 0
+        races = 0
         first_topic = batch[0][0]
         while True:
             attempt += 1
             try:
                 with session_scope(self._factory) as session:
                     return self._store_batch(session, [message for _topic, message in batch])
+            except store.ConcurrentInsert as exc:
+                # Another writer committed a row this batch took for new: reading again sees it.
+                # Nothing is wrong with the database, so there is no reason to wait.
+                races += 1
+                with self._counters:
+                    self.insert_races += 1
+                if races <= RACE_RETRIES:
+                    log.debug("Batch of %d messages raced another writer, storing again: %s", len(batch), exc)
+                    continue
+                self._count_failure()
+                log.warning("Storing %d messages (first from %s) raced other writers %d times; backing off",
+                            len(batch), first_topic, races)
+                if self._sleep(delay * random.uniform(0.8, 1.2)):
+                    raise ProcessorStopped(f"stopped before {len(batch)} messages from {first_topic} were stored") from exc
+                delay = min(delay * 2, RETRY_MAX_S)
+                races = 0
             except SQLAlchemyError as exc:
-                self.db_failures += 1
+                self._count_failure()
                 if attempt == 1:
                     log.warning("Storing %d messages (first from %s) failed, retrying: %s", len(batch), first_topic, exc)
                 else:
@@ -151,6 +200,10 @@ class IngestProcessor:
                 if self._sleep(delay * random.uniform(0.8, 1.2)):
                     raise ProcessorStopped(f"stopped before {len(batch)} messages from {first_topic} were stored") from exc
                 delay = min(delay * 2, RETRY_MAX_S)
+
+    def _count_failure(self) -> None:
+        with self._counters:
+            self.db_failures += 1
 
     def _store_batch(self, session: Session, messages: list[object]) -> list[store.StoreResult | None]:
         """Store messages in arrival order; consecutive event messages go through one bulk fold."""

@@ -65,7 +65,7 @@ def live_listener(live: LiveBroadcaster) -> Callable[[StoreResult], None]:
 
     def _on_stored(result: StoreResult) -> None:
         metrics.INGESTED.labels(kind=result.kind).inc()
-        if result.changed:
+        if result.changed and live.subscriber_count:
             live.publish_threadsafe(result.kind, {"camera_id": result.camera_id, **result.detail})
 
     return _on_stored
@@ -125,13 +125,12 @@ def _effective_states(app: FastAPI, settings: HubSettings, now: datetime) -> dic
 def publish_command_message(client: HubMqttClient, message: CommandMessage, now: datetime) -> bool:
     """Publish a command, QoS 1 and never retained, with an MQTT 5 expiry matching ``expires_at``.
 
-    Returns False when the connection is down. NOTE: paho still keeps such a QoS 1
-    message and sends it after reconnecting; the agent then drops it if ``expires_at``
-    has passed.
+    Returns False when the connection is down. NOTE: the client still keeps such a
+    QoS 1 message and sends it after reconnecting; the agent then drops it if
+    ``expires_at`` has passed.
     """
     ttl_s = max(1, int((message.expires_at - now).total_seconds()))
-    info = client.publish(topic(message.camera_id, TopicKind.COMMAND), encode(message), qos=1, expiry_s=ttl_s)
-    return bool(info.rc == 0 and client.connected.is_set())
+    return client.publish(topic(message.camera_id, TopicKind.COMMAND), encode(message), qos=1, expiry_s=ttl_s)
 
 
 async def start_ingestion(app: FastAPI) -> Callable[[], Awaitable[None]]:

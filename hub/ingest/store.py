@@ -9,12 +9,12 @@ message is acknowledged only after the transaction holding it has committed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import String, Table, and_, any_, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -35,18 +35,39 @@ from metro_common.messages import (
 log = logging.getLogger(__name__)
 
 
+# How stale a camera's ``last_seen_at`` may get before an event batch rewrites it.
+SEEN_PRECISION = timedelta(seconds=1)
+
+
 class UnknownCamera(LookupError):
     """A message from a camera id that is not in the registry."""
 
 
-@dataclass(frozen=True, slots=True)
 class StoreResult:
-    """Changes made by storing one message, for the live feed and metrics."""
+    """Changes made by storing one message, for the live feed and metrics.
 
-    kind: str
-    camera_id: str
-    changed: bool
-    detail: dict[str, Any]
+    ``detail`` may be given as a callable. It is then built on first use, because
+    at thousands of messages per second most results are only counted, and a live
+    feed without browsers never reads them.
+    """
+
+    __slots__ = ("_detail", "camera_id", "changed", "kind")
+
+    def __init__(self, kind: str, camera_id: str, changed: bool,
+                 detail: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
+        self.kind = kind
+        self.camera_id = camera_id
+        self.changed = changed
+        self._detail = detail
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        if callable(self._detail):
+            self._detail = self._detail()
+        return self._detail
+
+    def __repr__(self) -> str:
+        return f"StoreResult({self.kind!r}, {self.camera_id!r}, changed={self.changed}, detail={self.detail!r})"
 
 
 def _camera(session: Session, camera_id: str) -> Camera:
@@ -107,34 +128,92 @@ def store_events(session: Session, messages: Sequence[EventMessage], now: dateti
     writer changes them before the commit.
     """
     session.flush()  # the Core statements below must see pending ORM changes of this transaction
-    cameras = {camera.id: camera for camera in session.scalars(
-        select(Camera).where(Camera.id.in_({message.camera_id for message in messages}))
-    )}
-    known = [message for message in messages if message.camera_id in cameras]
+    # Core statements on the session's connection: the ORM's per-statement work is not needed here.
+    connection = session.connection()
+    cameras = cast(Table, Camera.__table__)
+    registered = set(connection.execute(
+        select(cameras.c.id).where(cameras.c.id.in_({message.camera_id for message in messages}))
+    ).scalars())
+    known = [message for message in messages if message.camera_id in registered]
     current = _lock_event_states(session, {str(message.event_id) for message in known})
     folded = fold_batch(current, known)
     _write_event_states(session, current, folded.changed, now)
     steps = iter(folded.steps)
     results: list[StoreResult | None] = []
+    # The cameras whose events changed, with the newest snapshot among those changes.
+    touched: dict[str, tuple[str, EventState] | None] = {}
     for message in messages:
-        camera = cameras.get(message.camera_id)
-        if camera is None:
+        if message.camera_id not in registered:
             results.append(None)
             continue
         step = next(steps)
-        if step.state is not None:
-            _touch_camera(camera, str(message.event_id), step.state, now)
+        state = step.state
+        if state is not None:
+            best = touched.get(message.camera_id)
+            if state.snapshot_sha256 and (best is None or state.last_ts >= best[1].last_ts):
+                touched[message.camera_id] = (state.event_id, state)
+            elif message.camera_id not in touched:
+                touched[message.camera_id] = None
         results.append(_event_result(message, current, step))
+    _touch_cameras(session, touched, now)
     return results
+
+
+def _touch_cameras(session: Session, touched: Mapping[str, tuple[str, EventState] | None], now: datetime) -> None:
+    """Mark cameras as seen and keep their newest snapshot, in one statement run per camera.
+
+    The comparisons happen in SQL, so no camera row is loaded. Rows are updated in
+    id order, the order every writer uses, so two writers cannot deadlock on them.
+    """
+    if not touched:
+        return
+    table = cast(Table, Camera.__table__)
+    c = table.c
+    seen = bindparam("now", type_=c.last_seen_at.type)
+    snap_ts = bindparam("snap_ts", type_=c.last_snapshot_ts.type)
+    snapshot_newer = and_(snap_ts.is_not(None), or_(c.last_snapshot_ts.is_(None), c.last_snapshot_ts <= snap_ts))
+    statement = (
+        update(table)
+        # A camera seen less than a second ago is left alone unless its snapshot changes:
+        # every batch would otherwise rewrite the same rows, and writers would queue for their locks.
+        .where(c.id == bindparam("camera_id", type_=c.id.type),
+               or_(c.last_seen_at.is_(None), c.last_seen_at < bindparam("stale", type_=c.last_seen_at.type),
+                   snapshot_newer))
+        .values(
+            last_seen_at=case((or_(c.last_seen_at.is_(None), c.last_seen_at < seen), seen), else_=c.last_seen_at),
+            last_snapshot_sha256=case((snapshot_newer, bindparam("snap_sha", type_=c.last_snapshot_sha256.type)),
+                                      else_=c.last_snapshot_sha256),
+            last_snapshot_event_id=case((snapshot_newer, bindparam("snap_event", type_=c.last_snapshot_event_id.type)),
+                                        else_=c.last_snapshot_event_id),
+            last_snapshot_ts=case((snapshot_newer, snap_ts), else_=c.last_snapshot_ts),
+        )
+    )
+    rows = [
+        {"camera_id": camera_id, "now": now, "stale": now - SEEN_PRECISION,
+         "snap_ts": snapshot[1].last_ts if snapshot else None,
+         "snap_sha": snapshot[1].snapshot_sha256 if snapshot else None,
+         "snap_event": snapshot[0] if snapshot else None}
+        for camera_id, snapshot in sorted(touched.items())
+    ]
+    session.connection().execute(statement, rows)
+    # Camera objects already loaded in this session would now hold stale values.
+    for instance in list(session.identity_map.values()):
+        if isinstance(instance, Camera) and instance.id in touched:
+            session.expire(instance)
 
 
 def _lock_event_states(session: Session, event_ids: set[str]) -> dict[str, EventState]:
     if not event_ids:
         return {}
     table = Event.__table__
-    rows = session.execute(
-        select(table).where(table.c.id.in_(sorted(event_ids))).order_by(table.c.id).with_for_update()
-    )
+    ids = sorted(event_ids)
+    if session.get_bind().dialect.name == "postgresql":
+        # One text parameter instead of hundreds of placeholders, compiled once. Event ids are
+        # UUIDs (checked by the contract), so a comma cannot occur inside one.
+        condition = table.c.id == any_(func.string_to_array(bindparam("ids", ",".join(ids), type_=String), ","))
+    else:
+        condition = table.c.id.in_(ids)
+    rows = session.connection().execute(select(table).where(condition).order_by(table.c.id).with_for_update())
     return {row.id: _row_state(row) for row in rows}
 
 
@@ -143,18 +222,19 @@ def _write_event_states(
 ) -> None:
     """Insert new events, update changed ones and add their new zones: at most three statements."""
     table = cast(Table, Event.__table__)
-    created = [_event_row(state, now) for event_id, state in sorted(changed.items()) if event_id not in current]
-    updated = [_event_row(state, now) for event_id, state in sorted(changed.items()) if event_id in current]
+    created = [_event_row(state) for event_id, state in sorted(changed.items()) if event_id not in current]
+    updated = [_event_row(state) for event_id, state in sorted(changed.items()) if event_id in current]
     if created:
         # DO NOTHING plus RETURNING detects a row that another writer inserted after
         # ``_lock_event_states`` read none: the batch is then retried, and reads it.
-        inserted = upsert_rows(session, table, created, returning="id")
+        inserted = upsert_rows(session, table, created, returning="id",
+                               constants={"received_at": now, "updated_at": now})
         if len(inserted) != len(created):
             raise ConcurrentInsert(f"{len(created) - len(inserted)} event rows were inserted by another writer")
     if updated:
         # The rows were locked when read, so every row takes the DO UPDATE path.
-        columns = [name for name in updated[0] if name not in ("id", "camera_id", "received_at")]
-        upsert_rows(session, table, updated, update_columns=columns)
+        upsert_rows(session, table, updated, update_columns=_UPDATED_COLUMNS,
+                    constants={"received_at": now, "updated_at": now})
     # Zones only grow (``fold_event`` keeps the union), so new zones are inserted and none deleted.
     zones = [
         {"event_id": event_id, "zone": zone}
@@ -165,18 +245,25 @@ def _write_event_states(
     upsert_rows(session, cast(Table, EventZone.__table__), zones)
 
 
-def _event_row(state: EventState, now: datetime) -> dict[str, Any]:
-    row = _row_fields(state)
-    row.update(id=state.event_id, camera_id=state.camera_id, received_at=now, updated_at=now)
+# Columns an update of a stored event writes: all but its identity and first arrival.
+_UPDATED_COLUMNS = tuple(
+    column.name for column in Event.__table__.columns if column.name not in ("id", "camera_id", "received_at")
+)
+_OPTIONAL_FIELDS = ("end_ts", "end_reason", "snapshot_sha256", "snapshot_annotated_sha256", "clip_sha256")
+
+
+def _event_row(state: EventState) -> dict[str, Any]:
+    """The event's row without its timestamps of arrival; a field that is None is left out (stored as NULL)."""
+    row = {
+        "id": state.event_id, "camera_id": state.camera_id, "last_seq": state.last_seq, "state": state.state,
+        "label": state.label, "score": state.score, "start_ts": state.start_ts, "last_ts": state.last_ts,
+        "clock_synced": state.clock_synced, "box": state.box, "zones": list(state.zones),
+    }
+    for name in _OPTIONAL_FIELDS:
+        value = getattr(state, name)
+        if value is not None:
+            row[name] = value
     return row
-
-
-def _touch_camera(camera: Camera, event_id: str, state: EventState, now: datetime) -> None:
-    if state.snapshot_sha256 and (camera.last_snapshot_ts is None or state.last_ts >= camera.last_snapshot_ts):
-        camera.last_snapshot_sha256 = state.snapshot_sha256
-        camera.last_snapshot_event_id = event_id
-        camera.last_snapshot_ts = state.last_ts
-    camera.last_seen_at = max(camera.last_seen_at or now, now)
 
 
 def _event_result(message: EventMessage, current: Mapping[str, EventState], step: FoldStep) -> StoreResult:
@@ -185,18 +272,17 @@ def _event_result(message: EventMessage, current: Mapping[str, EventState], step
         # An event id belongs to the camera that created it; a clash is treated as spoofing.
         log.warning("Event %s from %s belongs to camera %s; message ignored", event_id, message.camera_id, step.owner)
         return StoreResult("event", message.camera_id, False, {"outcome": step.outcome.value})
-    if step.state is None:
+    state = step.state
+    if state is None:
         return StoreResult("event", message.camera_id, False, {"outcome": step.outcome.value, "id": event_id})
-    summary = event_summary(step.state)
-    summary["outcome"] = step.outcome.value
-    summary["kind"] = message.kind.value
+
+    def summary() -> dict[str, Any]:
+        data = event_summary(state)
+        data["outcome"] = step.outcome.value
+        data["kind"] = message.kind.value
+        return data
+
     return StoreResult("event", message.camera_id, True, summary)
-
-
-def _row_fields(state: EventState) -> dict[str, Any]:
-    data = _state_fields(state)
-    del data["event_id"], data["camera_id"]
-    return data
 
 
 def store_status(session: Session, message: StatusMessage, now: datetime) -> StoreResult:

@@ -213,3 +213,51 @@ def test_store_events_detects_concurrent_insert(factory, monkeypatch) -> None:  
     with pytest.raises(store.ConcurrentInsert):
         _store(factory, [event(camera_id, event_id, 2, END), event(camera_id, uuid.uuid4(), 1)])
     assert _row(factory, event_id).state == "active", "the failed batch changed nothing"
+
+
+def _camera_row(factory: sessionmaker[Session], camera_id: str) -> Camera:
+    with factory() as session:
+        camera = session.get(Camera, camera_id)
+        assert camera is not None
+        return camera
+
+
+def test_camera_seen_is_rewritten_at_most_once_a_second_but_snapshots_always(factory) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    (camera_id,) = _cameras(factory, 1)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    with session_scope(factory) as session:
+        store.store_events(session, [event(camera_id, first, 1)], NOW)
+    assert _camera_row(factory, camera_id).last_seen_at == NOW
+
+    # Half a second later and without a snapshot: the row is left as it is.
+    with session_scope(factory) as session:
+        store.store_events(session, [event(camera_id, first, 2, UPDATE)], NOW + timedelta(milliseconds=500))
+    assert _camera_row(factory, camera_id).last_seen_at == NOW
+
+    # A newer snapshot is always written, and brings last_seen_at along.
+    later = NOW + timedelta(milliseconds=700)
+    with session_scope(factory) as session:
+        store.store_events(session, [event(camera_id, second, 1, snapshot=sha("e"), at=later)], later)
+    camera = _camera_row(factory, camera_id)
+    assert (camera.last_snapshot_sha256, camera.last_snapshot_event_id, camera.last_seen_at) == (sha("e"), str(second), later)
+
+    # More than a second after the last write: rewritten.
+    much_later = later + timedelta(seconds=2)
+    with session_scope(factory) as session:
+        store.store_events(session, [event(camera_id, second, 2, UPDATE, at=much_later)], much_later)
+    camera = _camera_row(factory, camera_id)
+    assert camera.last_seen_at == much_later
+    assert camera.last_snapshot_sha256 == sha("e"), "an update without a snapshot must keep the last one"
+
+
+def test_store_events_never_moves_last_seen_backwards(factory) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    (camera_id,) = _cameras(factory, 1)
+    with session_scope(factory) as session:
+        store.store_events(session, [event(camera_id, uuid.uuid4(), 1)], NOW)
+    with session_scope(factory) as session:
+        store.store_events(session, [event(camera_id, uuid.uuid4(), 1)], NOW - timedelta(minutes=5))
+    assert _camera_row(factory, camera_id).last_seen_at == NOW

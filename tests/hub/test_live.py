@@ -38,3 +38,21 @@ async def test_listener_forwards_from_thread() -> None:
     assert update == {"type": "event", "data": {"camera_id": "cam-1", "id": "e2"}}
     await asyncio.sleep(0.05)
     assert subscriber.queue.empty(), "an unchanged result must not reach browsers"
+
+
+async def test_listener_builds_no_payload_without_browsers() -> None:
+    live = LiveBroadcaster()
+    live.bind_loop(asyncio.get_running_loop())
+    built: list[str] = []
+
+    def detail() -> dict[str, str]:
+        built.append("built")
+        return {"id": "e3"}
+
+    await asyncio.to_thread(live_listener(live), StoreResult("event", "cam-1", True, detail))
+    assert built == [], "with no browser connected the live payload must not be built"
+    subscriber = live.subscribe()
+    await asyncio.to_thread(live_listener(live), StoreResult("event", "cam-1", True, detail))
+    update = await asyncio.wait_for(subscriber.queue.get(), timeout=2)
+    assert update == {"type": "event", "data": {"camera_id": "cam-1", "id": "e3"}}
+    assert built == ["built"]
