@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import String, Table, and_, any_, bindparam, case, func, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hub.ingest.batch import FoldStep, fold_batch
@@ -109,7 +109,7 @@ def _state_fields(state: EventState) -> dict[str, Any]:
 
 
 class ConcurrentInsert(SQLAlchemyError):
-    """Another writer inserted an event of this batch after it was read; the batch is retried."""
+    """Rows another writer inserted could not be read back; the batch is retried."""
 
 
 def store_event(session: Session, message: EventMessage, now: datetime) -> StoreResult:
@@ -137,8 +137,11 @@ def store_events(session: Session, messages: Sequence[EventMessage], now: dateti
     known = [message for message in messages if message.camera_id in registered]
     current = _lock_event_states(session, {str(message.event_id) for message in known})
     folded = fold_batch(current, known)
-    _write_event_states(session, current, folded.changed, now)
-    steps = iter(folded.steps)
+    steps_in_order = folded.steps
+    lost = _write_event_states(session, current, folded.changed, now)
+    if lost:
+        steps_in_order = _settle_lost_inserts(session, known, steps_in_order, lost, now)
+    steps = iter(steps_in_order)
     results: list[StoreResult | None] = []
     # The cameras whose events changed, with the newest snapshot among those changes.
     touched: dict[str, tuple[str, EventState] | None] = {}
@@ -202,7 +205,7 @@ def _touch_cameras(session: Session, touched: Mapping[str, tuple[str, EventState
             session.expire(instance)
 
 
-def _lock_event_states(session: Session, event_ids: set[str]) -> dict[str, EventState]:
+def _lock_event_states(session: Session, event_ids: set[str], *, nowait: bool = False) -> dict[str, EventState]:
     if not event_ids:
         return {}
     table = Event.__table__
@@ -213,24 +216,58 @@ def _lock_event_states(session: Session, event_ids: set[str]) -> dict[str, Event
         condition = table.c.id == any_(func.string_to_array(bindparam("ids", ",".join(ids), type_=String), ","))
     else:
         condition = table.c.id.in_(ids)
-    rows = session.connection().execute(select(table).where(condition).order_by(table.c.id).with_for_update())
+    rows = session.connection().execute(
+        select(table).where(condition).order_by(table.c.id).with_for_update(nowait=nowait)
+    )
     return {row.id: _row_state(row) for row in rows}
+
+
+def _settle_lost_inserts(
+    session: Session, known: Sequence[EventMessage], steps: list[FoldStep], lost: set[str], now: datetime
+) -> list[FoldStep]:
+    """Fold the messages of events whose insert another writer won onto the rows it committed.
+
+    The insert that found the row already there waited for the other writer's commit,
+    so a new read sees and locks those rows. Returns the batch's steps with the
+    refolded ones in place.
+    """
+    try:
+        # NOWAIT: this transaction already holds rows, and waiting here could close a cycle
+        # with a writer that waits for them. Failing instead retries the batch from the start.
+        with session.begin_nested():
+            stored = _lock_event_states(session, lost, nowait=True)
+    except OperationalError as exc:
+        raise ConcurrentInsert(f"rows of {len(lost)} events inserted by another writer are locked") from exc
+    if stored.keys() != lost:
+        raise ConcurrentInsert(f"{len(lost - stored.keys())} event rows inserted by another writer are not readable")
+    positions = [index for index, message in enumerate(known) if str(message.event_id) in lost]
+    refolded = fold_batch(stored, [known[index] for index in positions])
+    _write_event_states(session, stored, refolded.changed, now)  # updates only: every row exists
+    merged = list(steps)
+    for index, step in zip(positions, refolded.steps, strict=True):
+        merged[index] = step
+    return merged
 
 
 def _write_event_states(
     session: Session, current: Mapping[str, EventState], changed: Mapping[str, EventState], now: datetime
-) -> None:
-    """Insert new events, update changed ones and add their new zones: at most three statements."""
+) -> set[str]:
+    """Insert new events, update changed ones and add their new zones: at most three statements.
+
+    Returns the ids of new events that another writer inserted first; their rows
+    and zones are not written here.
+    """
     table = cast(Table, Event.__table__)
     created = [_event_row(state) for event_id, state in sorted(changed.items()) if event_id not in current]
     updated = [_event_row(state) for event_id, state in sorted(changed.items()) if event_id in current]
+    lost: set[str] = set()
     if created:
-        # DO NOTHING plus RETURNING detects a row that another writer inserted after
-        # ``_lock_event_states`` read none: the batch is then retried, and reads it.
+        # DO NOTHING plus RETURNING finds the rows another writer inserted after
+        # ``_lock_event_states`` read none.
         inserted = upsert_rows(session, table, created, returning="id",
                                constants={"received_at": now, "updated_at": now})
         if len(inserted) != len(created):
-            raise ConcurrentInsert(f"{len(created) - len(inserted)} event rows were inserted by another writer")
+            lost = {row["id"] for row in created} - set(inserted)
     if updated:
         # The rows were locked when read, so every row takes the DO UPDATE path.
         upsert_rows(session, table, updated, update_columns=_UPDATED_COLUMNS,
@@ -239,10 +276,12 @@ def _write_event_states(
     zones = [
         {"event_id": event_id, "zone": zone}
         for event_id, state in sorted(changed.items())
+        if event_id not in lost
         for zone in state.zones
         if event_id not in current or zone not in current[event_id].zones
     ]
     upsert_rows(session, cast(Table, EventZone.__table__), zones)
+    return lost
 
 
 # Columns an update of a stored event writes: all but its identity and first arrival.

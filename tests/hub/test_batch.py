@@ -204,15 +204,69 @@ def test_processor_batch_acks_after_commit(factory) -> None:  # type: ignore[no-
     assert _row(factory, event_id).state == "ended"
 
 
-def test_store_events_detects_concurrent_insert(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """A row inserted by another writer after the batch read none makes the batch fail and retry."""
+def test_store_events_folds_onto_a_row_another_writer_inserted(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A row inserted by another writer after the batch read none is read again and folded onto, in one go."""
+    (camera_id,) = _cameras(factory, 1)
+    event_id, other = uuid.uuid4(), uuid.uuid4()
+    _store(factory, [event(camera_id, event_id, 1, zones=("a",))])
+    real = store._lock_event_states
+    calls: list[set[str]] = []
+
+    def first_read_misses(session, event_ids, nowait=False):  # type: ignore[no-untyped-def]
+        calls.append(set(event_ids))
+        return {} if len(calls) == 1 else real(session, event_ids, nowait=nowait)
+
+    monkeypatch.setattr(store, "_lock_event_states", first_read_misses)
+    results = _store(factory, [event(camera_id, event_id, 2, END, zones=("b",)), event(camera_id, other, 1)])
+    assert calls == [{str(event_id), str(other)}, {str(event_id)}], "only the lost insert is read again"
+    assert [r.detail["outcome"] for r in results if r is not None] == ["updated", "created"]
+    row = _row(factory, event_id)
+    assert (row.state, row.last_seq, sorted(row.zones)) == ("ended", 2, ["a", "b"])
+    assert _row(factory, other).state == "active"
+
+
+def test_store_events_fails_when_a_lost_insert_cannot_be_read(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     (camera_id,) = _cameras(factory, 1)
     event_id = uuid.uuid4()
     _store(factory, [event(camera_id, event_id, 1)])
-    monkeypatch.setattr(store, "_lock_event_states", lambda session, event_ids: {})
+    monkeypatch.setattr(store, "_lock_event_states", lambda session, event_ids, nowait=False: {})
     with pytest.raises(store.ConcurrentInsert):
         _store(factory, [event(camera_id, event_id, 2, END), event(camera_id, uuid.uuid4(), 1)])
     assert _row(factory, event_id).state == "active", "the failed batch changed nothing"
+
+
+def test_lost_insert_locked_by_another_writer_fails_fast(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Waiting for a row while holding others could deadlock, so a locked row fails the batch at once.
+
+    SQLite has no row locks: there the row is read again and the batch settles.
+    """
+    import time
+
+    (camera_id,) = _cameras(factory, 1)
+    event_id = uuid.uuid4()
+    _store(factory, [event(camera_id, event_id, 1)])
+    real = store._lock_event_states
+    calls: list[bool] = []
+
+    def first_read_misses(session, event_ids, nowait=False):  # type: ignore[no-untyped-def]
+        calls.append(nowait)
+        return {} if len(calls) == 1 else real(session, event_ids, nowait=nowait)
+
+    monkeypatch.setattr(store, "_lock_event_states", first_read_misses)
+    if factory.kw["bind"].dialect.name == "sqlite":
+        _store(factory, [event(camera_id, event_id, 2, END)])
+        assert calls == [False, True]
+        assert _row(factory, event_id).state == "ended"
+        return
+    with factory() as holder:
+        holder.execute(select(Event).where(Event.id == str(event_id)).with_for_update())
+        started = time.monotonic()
+        with pytest.raises(store.ConcurrentInsert, match="locked"):
+            _store(factory, [event(camera_id, event_id, 2, END)])
+        assert time.monotonic() - started < 2, "the batch must not wait for the lock"
+        holder.rollback()
+    assert calls == [False, True]
+    assert _row(factory, event_id).state == "active"
 
 
 def _camera_row(factory: sessionmaker[Session], camera_id: str) -> Camera:
