@@ -1,14 +1,16 @@
 """The hub's MQTT client: subscribes to the contract topics, stores, acknowledges, publishes commands.
 
-``BrokerLink`` (``hub.ingest.connection``) reads the socket in its own thread and
-hands over every message of a received chunk at once. Each of ``WRITERS`` writer
-threads takes up to ``BATCH_MAX`` of them (or what arrived within ``BATCH_WAIT_S`` of
-the first), stores them in one transaction through ``IngestProcessor`` and then
-acknowledges the whole batch with one write. Batches are acknowledged in the order
-they were taken, because MQTT wants PUBACKs in the order the messages arrived. Each QoS 1 message therefore stays unacknowledged until its
-batch has committed, and the persistent session (clean session off, or MQTT 5
-clean start off with a session expiry) makes the broker redeliver unacknowledged
-and queued messages after a reconnect.
+``BrokerLink`` (``hub.ingest.connection``) reads the socket in its own thread,
+decodes every message of a received chunk and queues them. Each of ``WRITERS``
+writer threads takes up to ``BATCH_MAX`` of them (or what arrived within
+``BATCH_WAIT_S`` of the first), stores them in one transaction through
+``IngestProcessor`` and then acknowledges the whole batch with one write. Batches
+are acknowledged in the order they were taken, so PUBACKs leave in the order the
+messages arrived, as MQTT wants, even when a later batch commits first. Each QoS 1
+message therefore stays unacknowledged until its batch has committed, and the
+persistent session (clean session off, or MQTT 5 clean start off with a session
+expiry) makes the broker redeliver unacknowledged and queued messages after a
+reconnect.
 
 paho-mqtt served here before. It reads every packet with several system calls and
 sends every acknowledgement on its own, which capped one worker at about a quarter
@@ -81,12 +83,12 @@ class HubMqttClient:
         self.last_lag_s = 0.0
         self._stopping = False
         self._chunks: deque[_Chunk] = deque()
-        self._held = 0  # messages in ``_chunks``
+        self._queued_count = 0  # messages in ``_chunks``
         self._ready = threading.Condition()
         self._closed = False  # set by stop: the writer finishes its batch and ends
         self._workers: list[threading.Thread] = []
         # Batches are numbered when taken; ``_acked`` is the last one whose turn to acknowledge is over.
-        self._taken = 0
+        self._batches_taken = 0
         self._acked = 0
         self._ack_turn = threading.Condition()
         self._link = BrokerLink(self._link_settings(), self._on_messages)
@@ -101,7 +103,7 @@ class HubMqttClient:
 
     @property
     def queue_depth(self) -> int:
-        return self._held
+        return self._queued_count
 
     def _link_settings(self) -> LinkSettings:
         opts = self.options
@@ -176,12 +178,12 @@ class HubMqttClient:
         messages = [check(message.topic, message.payload) for message in received]
         packet_ids = [message.packet_id for message in received]
         with self._ready:
-            while self._held >= QUEUE_MAX and not self._closed:
+            while self._queued_count >= QUEUE_MAX and not self._closed:
                 self._ready.wait(0.5)
             if self._closed:
                 return  # dropped unacknowledged; the broker redelivers after the next connect
             self._chunks.append(_Chunk(messages, packet_ids, connection, time.monotonic()))
-            self._held += len(messages)
+            self._queued_count += len(messages)
             self._ready.notify_all()
 
     # The writer thread.
@@ -219,11 +221,11 @@ class HubMqttClient:
                                              chunk.received_at)
                 messages.extend(taken)
                 delivery.extend((chunk.connection, packet_id) for packet_id in ids)
-            self._held -= len(messages)
+            self._queued_count -= len(messages)
             number = 0
             if messages:
-                self._taken += 1
-                number = self._taken
+                self._batches_taken += 1
+                number = self._batches_taken
             self._ready.notify_all()
             return number, messages, delivery, first_at, self._closed and not self._chunks
 

@@ -99,7 +99,7 @@ class BrokerLink:
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Disconnect normally, so the broker keeps the session but discards nothing else."""
+        """Send a normal DISCONNECT (the broker keeps the session) and end the connection thread."""
         self._stop.set()
         with self._send_lock:
             sock = self._sock

@@ -35,7 +35,7 @@ from metro_common.messages import (
 log = logging.getLogger(__name__)
 
 
-# How stale a camera's ``last_seen_at`` may get before an event batch rewrites it.
+# Age a camera's ``last_seen_at`` may reach before an event batch rewrites it.
 SEEN_PRECISION = timedelta(seconds=1)
 
 
@@ -292,7 +292,7 @@ _OPTIONAL_FIELDS = ("end_ts", "end_reason", "snapshot_sha256", "snapshot_annotat
 
 
 def _event_row(state: EventState) -> dict[str, Any]:
-    """The event's row without its timestamps of arrival; a field that is None is left out (stored as NULL)."""
+    """Build the event's row without its arrival timestamps; a field that is None is left out (stored as NULL)."""
     row = {
         "id": state.event_id, "camera_id": state.camera_id, "last_seq": state.last_seq, "state": state.state,
         "label": state.label, "score": state.score, "start_ts": state.start_ts, "last_ts": state.last_ts,

@@ -1,9 +1,9 @@
 """MQTT 3.1.1 and 5 packets for the hub's consumer connection, without any I/O.
 
 The hub subscribes at QoS 1, acknowledges after storing and publishes commands at
-QoS 1, so this module covers the packets of that client role: CONNECT, SUBSCRIBE,
-UNSUBSCRIBE, PUBLISH, PUBACK, PINGREQ and DISCONNECT out; CONNACK, SUBACK, UNSUBACK,
-PUBLISH, PUBACK, PINGRESP and DISCONNECT in. ``PacketReader`` parses every complete
+QoS 1. This module covers the packets of that client role. Out: CONNECT, SUBSCRIBE,
+UNSUBSCRIBE, PUBLISH, PUBACK, PINGREQ and DISCONNECT. In: CONNACK, SUBACK, UNSUBACK,
+PUBLISH, PUBACK, PINGRESP and DISCONNECT. ``PacketReader`` parses every complete
 packet of a received chunk in one pass, which is where the hub's ingestion spends its
 network time: reading one packet at a time costs several system calls per message.
 """
@@ -21,9 +21,9 @@ CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 8, 9, 10, 11
 PINGREQ, PINGRESP, DISCONNECT = 12, 13, 14
 
-# Largest packet accepted from the broker. Contract payloads are far smaller; the
-# margin lets an oversized one arrive, be rejected by the contract check and be
-# acknowledged, instead of breaking the connection over and over.
+# Largest packet accepted from the broker. Contract payloads are far smaller. The
+# margin lets an oversized payload arrive, fail the contract check and be
+# acknowledged, so it does not break the connection again on every redelivery.
 MAX_INCOMING_PACKET = 4 * 1024 * 1024
 
 PINGREQ_PACKET: Final = b"\xc0\x00"
@@ -39,7 +39,7 @@ PROP_RECEIVE_MAXIMUM = 0x21
 PROP_TOPIC_ALIAS = 0x23
 PROP_MAXIMUM_PACKET_SIZE = 0x27
 
-# How each MQTT 5 property is encoded (section 2.2.2.2 of the standard).
+# Encoding of each MQTT 5 property (section 2.2.2.2 of the standard).
 _BYTE, _TWO, _FOUR, _VARINT, _STRING, _BINARY, _PAIR = range(7)
 _PROPERTY_TYPES: Final = {
     0x01: _BYTE, 0x02: _FOUR, 0x03: _STRING, 0x08: _STRING, 0x09: _BINARY, 0x0B: _VARINT,
