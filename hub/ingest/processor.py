@@ -94,6 +94,8 @@ class IngestProcessor:
         self.db_failures = 0
         self.batches = 0
         self.insert_races = 0
+        # When this processor last set each camera's last_seen_at, for ``store.store_events``.
+        self._cameras_written: dict[str, datetime] = {}
         # Parsed valid topics; a fleet publishes on a few per camera, so parsing each once is enough.
         self._topics: dict[str, tuple[str, TopicKind]] = {}
 
@@ -176,6 +178,7 @@ class IngestProcessor:
                 with session_scope(self._factory) as session:
                     return self._store_batch(session, [message for _topic, message in batch])
             except store.ConcurrentInsert as exc:
+                self._cameras_written.clear()  # the rolled-back batch's camera writes did not happen
                 # Another writer committed a row this batch took for new: reading again sees it.
                 # Nothing is wrong with the database, so there is no reason to wait.
                 races += 1
@@ -192,6 +195,7 @@ class IngestProcessor:
                 delay = min(delay * 2, RETRY_MAX_S)
                 races = 0
             except SQLAlchemyError as exc:
+                self._cameras_written.clear()  # the rolled-back batch's camera writes did not happen
                 self._count_failure()
                 if attempt == 1:
                     log.warning("Storing %d messages (first from %s) failed, retrying: %s", len(batch), first_topic, exc)
@@ -200,6 +204,9 @@ class IngestProcessor:
                 if self._sleep(delay * random.uniform(0.8, 1.2)):
                     raise ProcessorStopped(f"stopped before {len(batch)} messages from {first_topic} were stored") from exc
                 delay = min(delay * 2, RETRY_MAX_S)
+            except BaseException:
+                self._cameras_written.clear()
+                raise
 
     def _count_failure(self) -> None:
         with self._counters:
@@ -211,7 +218,8 @@ class IngestProcessor:
         for is_event, run in groupby(messages, key=lambda message: isinstance(message, EventMessage)):
             group = list(run)
             if is_event and len(group) > 1:
-                results.extend(store.store_events(session, cast(list[EventMessage], group), self._clock()))
+                results.extend(store.store_events(session, cast(list[EventMessage], group), self._clock(),
+                                                  self._cameras_written))
                 continue
             for message in group:
                 try:

@@ -9,7 +9,7 @@ message is acknowledged only after the transaction holding it has committed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Age a camera's ``last_seen_at`` may reach before an event batch rewrites it.
 SEEN_PRECISION = timedelta(seconds=1)
+# Cameras remembered by ``_touch_cameras``; far above a city's fleet, it only bounds memory.
+WRITTEN_CAMERAS_MAX = 10_000
 
 
 class UnknownCamera(LookupError):
@@ -120,8 +122,15 @@ def store_event(session: Session, message: EventMessage, now: datetime) -> Store
     return result
 
 
-def store_events(session: Session, messages: Sequence[EventMessage], now: datetime) -> list[StoreResult | None]:
+def store_events(
+    session: Session, messages: Sequence[EventMessage], now: datetime,
+    written: MutableMapping[str, datetime] | None = None,
+) -> list[StoreResult | None]:
     """Fold event messages, in arrival order, into their rows with a few bulk statements.
+
+    ``written`` is the caller's memory of when it last set each camera's
+    ``last_seen_at`` (see ``_touch_cameras``); the caller must clear it when a
+    transaction rolls back.
 
     Returns one result per message, None for a message from an unregistered camera.
     The rows of the batch are read with ``FOR UPDATE`` (PostgreSQL), so no other
@@ -158,16 +167,30 @@ def store_events(session: Session, messages: Sequence[EventMessage], now: dateti
             elif message.camera_id not in touched:
                 touched[message.camera_id] = None
         results.append(_event_result(message, current, step))
-    _touch_cameras(session, touched, now)
+    _touch_cameras(session, touched, now, written)
     return results
 
 
-def _touch_cameras(session: Session, touched: Mapping[str, tuple[str, EventState] | None], now: datetime) -> None:
+def _touch_cameras(
+    session: Session, touched: Mapping[str, tuple[str, EventState] | None], now: datetime,
+    written: MutableMapping[str, datetime] | None = None,
+) -> None:
     """Mark cameras as seen and keep their newest snapshot, in one statement run per camera.
 
     The comparisons happen in SQL, so no camera row is loaded. Rows are updated in
     id order, the order every writer uses, so two writers cannot deadlock on them.
+    ``written`` remembers when this writer last set each camera's ``last_seen_at``; a
+    camera written less than ``SEEN_PRECISION`` ago, without a new snapshot, is left
+    out of the statement altogether.
     """
+    if written is not None:
+        if len(written) > WRITTEN_CAMERAS_MAX:
+            written.clear()
+        touched = {
+            camera_id: snapshot for camera_id, snapshot in touched.items()
+            if snapshot is not None or not _recently_written(written.get(camera_id), now)
+        }
+        written.update(dict.fromkeys(touched, now))
     if not touched:
         return
     table = cast(Table, Camera.__table__)
@@ -203,6 +226,10 @@ def _touch_cameras(session: Session, touched: Mapping[str, tuple[str, EventState
     for instance in list(session.identity_map.values()):
         if isinstance(instance, Camera) and instance.id in touched:
             session.expire(instance)
+
+
+def _recently_written(last: datetime | None, now: datetime) -> bool:
+    return last is not None and last <= now < last + SEEN_PRECISION
 
 
 def _lock_event_states(session: Session, event_ids: set[str], *, nowait: bool = False) -> dict[str, EventState]:

@@ -315,3 +315,55 @@ def test_store_events_never_moves_last_seen_backwards(factory) -> None:  # type:
     with session_scope(factory) as session:
         store.store_events(session, [event(camera_id, uuid.uuid4(), 1)], NOW - timedelta(minutes=5))
     assert _camera_row(factory, camera_id).last_seen_at == NOW
+
+
+def test_camera_written_within_a_second_is_left_out(factory) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import event as sa_event
+
+    (camera_id,) = _cameras(factory, 1)
+    engine = factory.kw["bind"]
+    camera_updates: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE cameras"):
+            camera_updates.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", count)
+    written: dict[str, datetime] = {}
+    try:
+        with session_scope(factory) as session:
+            store.store_events(session, [event(camera_id, uuid.uuid4(), 1)], NOW, written)
+        assert (len(camera_updates), written) == (1, {camera_id: NOW})
+        with session_scope(factory) as session:
+            store.store_events(session, [event(camera_id, uuid.uuid4(), 1)], NOW + timedelta(milliseconds=400), written)
+        assert len(camera_updates) == 1, "written 0.4 s ago: no statement at all"
+        with session_scope(factory) as session:
+            store.store_events(session, [event(camera_id, uuid.uuid4(), 1, snapshot=sha("f"))],
+                               NOW + timedelta(milliseconds=500), written)
+        assert len(camera_updates) == 2, "a new snapshot is always written"
+        later = NOW + timedelta(seconds=3)
+        with session_scope(factory) as session:
+            store.store_events(session, [event(camera_id, uuid.uuid4(), 1)], later, written)
+        assert len(camera_updates) == 3
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
+    assert _camera_row(factory, camera_id).last_seen_at == later
+
+
+def test_processor_forgets_camera_writes_of_a_failed_batch(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    (camera_id,) = _cameras(factory, 1)
+    from hub.ingest.processor import ProcessorStopped
+
+    processor = IngestProcessor(factory, clock=lambda: NOW, sleep=lambda _s: True)  # True: stop on the first backoff
+
+    def always_raced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise store.ConcurrentInsert("simulated")
+
+    monkeypatch.setattr(store, "_write_event_states", always_raced)
+    processor._cameras_written[camera_id] = NOW
+    payload = encode(event(camera_id, uuid.uuid4(), 1))
+    with pytest.raises(ProcessorStopped):
+        processor.handle_batch([Incoming(topic(camera_id, TopicKind.EVENT), payload)])
+    assert processor._cameras_written == {}, "a rolled-back batch must not be trusted to have written cameras"
