@@ -140,3 +140,58 @@ def test_messages_arrive_with_their_connection_number(mosquitto: tuple[str, int]
         assert link.ack([message.packet_id for message in messages], link.connection) is True
     finally:
         link.stop()
+
+
+def _make_tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost."""
+    ca_key, ca_cert = folder / "ca.key", folder / "ca.crt"
+    key, request, cert = folder / "server.key", folder / "server.csr", folder / "server.crt"
+    extensions = folder / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_cert),
+            "-days", "1", "-subj", "/CN=metro-test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(request), "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", str(request), "-CA", str(ca_cert), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-out", str(cert), "-days", "1", "-extfile", str(extensions))
+    return ca_cert, cert, key
+
+
+def test_tls_connection_verifies_the_broker(tmp_path: Path) -> None:
+    ca_cert, cert, key = _make_tls_files(tmp_path)
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"user {getpass.getuser()}\nallow_anonymous true\nlistener {port} 127.0.0.1\n"
+                      f"cafile {ca_cert}\ncertfile {cert}\nkeyfile {key}\n")
+    broker = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    received: list[wire.Publish] = []
+    try:
+        time.sleep(0.5)
+        topic = "metro/cam-tls/event"
+        link = BrokerLink(_settings(port, tls=True, ca_file=str(ca_cert), client_id="hub-link-tls",
+                                    subscriptions=((topic, 1),), session_expiry_s=0),
+                          lambda messages, _connection: received.extend(messages))
+        link.start()
+        try:
+            assert link.connected.wait(10), "TLS connection with the right CA must succeed"
+            time.sleep(0.3)
+            assert link.publish(topic, b"over tls", qos=1) is True
+            wait_until(lambda: bool(received), 10, "the message sent over TLS to come back")
+            assert received[0].payload == b"over tls"
+        finally:
+            link.stop()
+
+        # Without the CA the broker's certificate cannot be verified: no connection, retried.
+        untrusted = BrokerLink(_settings(port, tls=True, client_id="hub-link-untrusted"), lambda _m, _c: None)
+        untrusted.start()
+        try:
+            assert not untrusted.connected.wait(2), "a broker certificate from an unknown CA must be refused"
+            assert untrusted.fatal_error is None
+        finally:
+            untrusted.stop()
+    finally:
+        stop_group(broker)
