@@ -30,9 +30,11 @@ pytestmark = pytest.mark.timeout(180)
 # about 350 kB in all. The count moves with perception settings. Before the run the camera
 # already keeps 500 kB of media the hub has (SEEDED_*), as a Pi that ran for days does.
 # The "roomy" quota fits what the outage makes with room to spare, but not the seeded
-# media as well, so uploaded files must go. The "tight" quota is too small even for the
-# outage's files, so new ones are dropped.
-QUOTAS = {"roomy": 600_000, "tight": 150_000}
+# media as well, so uploaded files must go. The "tight" quota admits about three
+# snapshots, too few even for the outage's files, so new ones are dropped. How much of
+# the clip the outage covers depends on the machine's speed: one run on a quiet machine
+# made only 6 files (145 kB) during it, which a 150 kB quota held without a drop.
+QUOTAS = {"roomy": 600_000, "tight": 60_000}
 SEEDED_FILES = 10
 SEEDED_FILE_BYTES = 50_000
 
