@@ -182,6 +182,10 @@ class BrokerLink:
                     state = "lost" if self.connected.is_set() else "failed"
                     log.warning("MQTT connection to %s:%d %s (%s); retrying in %.0f s",
                                 self.settings.host, self.settings.port, state, exc, delay)
+            except Exception:  # a bug in a callback must not end the connection thread for good
+                log.exception("MQTT connection to %s:%d dropped after an unexpected error; reconnecting in %.0f s,"
+                              " and the broker redelivers what was not acknowledged",
+                              self.settings.host, self.settings.port, delay)
             finally:
                 self.connected.clear()
                 with self._send_lock:

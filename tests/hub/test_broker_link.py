@@ -195,3 +195,34 @@ def test_tls_connection_verifies_the_broker(tmp_path: Path) -> None:
             untrusted.stop()
     finally:
         stop_group(broker)
+
+
+def test_failing_message_callback_reconnects_and_gets_a_redelivery(mosquitto: tuple[str, int]) -> None:
+    host, port = mosquitto
+    topic = f"metro/link-bug-{time.monotonic_ns()}/event"
+    calls: list[bytes] = []
+
+    def on_messages(messages: list[wire.Publish], _connection: int) -> None:
+        calls.extend(message.payload for message in messages)
+        if len(calls) == 1:
+            raise RuntimeError("simulated bug in the message handler")
+
+    link = BrokerLink(_settings(port, host=host, client_id=f"hub-link-bug-{time.monotonic_ns()}",
+                                subscriptions=((topic, 1),), session_expiry_s=60), on_messages)
+    link.start()
+    try:
+        assert link.connected.wait(10)
+        time.sleep(0.3)
+        publisher = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+        publisher.connect(host, port)
+        publisher.loop_start()
+        publisher.publish(topic, b"only once", qos=1).wait_for_publish(5)
+        publisher.loop_stop()
+        publisher.disconnect()
+        # The unacknowledged message comes again on the next connection (after about 1 s of backoff).
+        wait_until(lambda: len(calls) >= 2, 15, "the redelivery after the handler failed")
+        assert calls[:2] == [b"only once", b"only once"]
+        assert link._thread is not None and link._thread.is_alive()
+        assert link.connection >= 2
+    finally:
+        link.stop()
