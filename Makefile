@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SHARED ?= $(abspath ../shared)
+# The offline copy of model and footage: METRO_SHARED_DIR, as the tests read it, else ../shared.
+SHARED ?= $(or $(METRO_SHARED_DIR),$(abspath ../shared))
 OFFLINE := $(if $(wildcard $(SHARED)/models),--from $(SHARED),)
 
 .PHONY: demo test lint typecheck pytest assets venv bench soak clean
@@ -26,7 +27,7 @@ typecheck: venv
 	$(BIN)/mypy metro_common edge_agent hub
 
 pytest: venv assets
-	$(BIN)/pytest
+	METRO_SHARED_DIR=$(SHARED) $(BIN)/pytest
 
 test: lint typecheck pytest
 
@@ -37,7 +38,7 @@ bench: venv assets
 	$(BIN)/python benchmarks/run_all.py
 
 soak: venv assets
-	$(BIN)/pytest -m slow -p no:cacheprovider tests
+	METRO_SHARED_DIR=$(SHARED) $(BIN)/pytest -m slow -p no:cacheprovider tests
 
 clean:
 	rm -rf $(VENV) .assets var .mypy_cache .ruff_cache .pytest_cache
