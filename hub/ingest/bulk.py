@@ -32,7 +32,7 @@ def upsert_rows(
 ) -> list[Any]:
     """Insert ``rows``; on a primary-key conflict update ``update_columns``, or skip the row if none.
 
-    A column missing from a row is stored as NULL. ``constants`` holds the columns
+    A column missing from a row is stored as NULL. ``constants`` contains the columns
     whose value is the same for every row; they are sent once instead of per row.
     Returns the ``returning`` column of every inserted or updated row (skipped rows
     return nothing), or an empty list when ``returning`` is None.

@@ -47,7 +47,7 @@ BATCH_WAIT_S = 0.005
 # Receive Maximum sent to the broker, which then never has more unacknowledged
 # messages out to this client. MQTT 3.1.1 has no such limit, but Mosquitto's
 # max_inflight_messages (default 20) caps the unacknowledged messages per client;
-# past this many the reading thread stops reading and TCP holds the rest back.
+# past this many the reading thread stops reading and TCP keeps the rest back.
 QUEUE_MAX = 2000
 
 

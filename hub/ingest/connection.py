@@ -199,6 +199,23 @@ class BrokerLink:
             delay = min(delay * 2, RECONNECT_MAX_S)
 
     def _open(self) -> tuple[socket.socket, wire.PacketReader]:
+        """Connect, log in and subscribe; return the socket and its reader, or raise."""
+        sock, reader, connack, early = self._log_in()
+        try:
+            connection = self._start_session(sock, connack)
+            log.info("MQTT connected to %s:%d as %s (session %s)", self.settings.host, self.settings.port,
+                     self.settings.client_id, "kept" if connack.session_present else "new")
+            if self._on_connected is not None:
+                self._on_connected(connection)
+            # A kept session's queued messages may arrive in the same chunk as the CONNACK.
+            self._dispatch(early, connection)
+        except BaseException:
+            _close(sock)
+            raise
+        return sock, reader
+
+    def _log_in(self) -> tuple[socket.socket, wire.PacketReader, wire.Connack, list[wire.Packet]]:
+        """Open the socket (TLS if set), send CONNECT and read the CONNACK; raise ConnectRefused on a refusal."""
         opts = self.settings
         sock = socket.create_connection((opts.host, opts.port), timeout=CONNECT_TIMEOUT_S)
         try:
@@ -206,6 +223,7 @@ class BrokerLink:
             if opts.tls:
                 context = ssl.create_default_context(cafile=opts.ca_file)
                 sock = context.wrap_socket(sock, server_hostname=opts.host)
+
             mqtt5 = opts.version == wire.MQTT_5
             sock.sendall(wire.encode_connect(
                 opts.client_id, version=opts.version, keepalive_s=opts.keepalive_s, clean_start=False,
@@ -215,15 +233,20 @@ class BrokerLink:
             ))
             reader = wire.PacketReader(opts.version)
             connack, early = self._read_connack(sock, reader)
+            if not connack.accepted:
+                raise ConnectRefused(connack.reason)
         except BaseException:
             _close(sock)
             raise
-        if not connack.accepted:
-            _close(sock)
-            raise ConnectRefused(connack.reason)
+        return sock, reader, connack, early
+
+    def _start_session(self, sock: socket.socket, connack: wire.Connack) -> int:
+        """Make ``sock`` the live connection, subscribe and resend unacknowledged commands; return its number."""
+        opts = self.settings
         server_keepalive = connack.properties.get(wire.PROP_SERVER_KEEP_ALIVE)
         self._keepalive_s = float(server_keepalive) if isinstance(server_keepalive, int) else float(opts.keepalive_s)
         sock.settimeout(SEND_TIMEOUT_S)
+
         with self._send_lock:
             self._sock = sock
             self.connection += 1
@@ -234,16 +257,9 @@ class BrokerLink:
                 packets.append(wire.encode_publish(topic, payload, qos=1, packet_id=pending_id, dup=True,
                                                    version=opts.version, message_expiry_s=expiry_s))
             if not self._send_locked(b"".join(packets)):
-                raise ConnectionError("could not send SUBSCRIBE")
+                raise ConnectionError("sending SUBSCRIBE failed")
             self.connected.set()
-            connection = self.connection
-        log.info("MQTT connected to %s:%d as %s (session %s)", opts.host, opts.port, opts.client_id,
-                 "kept" if connack.session_present else "new")
-        if self._on_connected is not None:
-            self._on_connected(connection)
-        # A kept session's queued messages may arrive in the same chunk as the CONNACK.
-        self._dispatch(early, connection)
-        return sock, reader
+            return self.connection
 
     def _read_connack(self, sock: socket.socket, reader: wire.PacketReader) -> tuple[wire.Connack, list[wire.Packet]]:
         """Return the CONNACK and any packets that followed it in the same chunk."""
@@ -308,7 +324,7 @@ class BrokerLink:
             waiting = self._waiting.get(ack.packet_id)
         refused = [code for code in ack.reason_codes if code >= 0x80]
         if ack.kind == wire.SUBACK and refused:
-            log.error("Broker refused %d of %d subscriptions of %s (codes %s); check the broker ACL",
+            log.error("Broker rejected %d of %d subscriptions of %s (codes %s); check the broker ACL",
                       len(refused), len(ack.reason_codes), self.settings.client_id, refused)
         if waiting is not None:
             waiting[1].append(ack.reason_codes)
@@ -339,7 +355,7 @@ class BrokerLink:
 
 
 def _shutdown(sock: socket.socket) -> None:
-    """Shut the socket down; a thread blocked reading it wakes up and sees the end."""
+    """Shut the socket down, so a thread blocked reading it wakes up at the end of the stream."""
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
 

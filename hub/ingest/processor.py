@@ -179,7 +179,7 @@ class IngestProcessor:
                     return self._store_batch(session, [message for _topic, message in batch])
             except store.ConcurrentInsert as exc:
                 self._cameras_written.clear()  # the rolled-back batch's camera writes did not happen
-                # Another writer committed a row this batch took for new: reading again sees it.
+                # Another writer committed a row this batch took for new, and reading again finds it.
                 # Nothing is wrong with the database, so there is no reason to wait.
                 races += 1
                 with self._counters:

@@ -255,11 +255,11 @@ def _settle_lost_inserts(
     """Fold the messages of events whose insert another writer won onto the rows it committed.
 
     The insert that found the row already there waited for the other writer's commit,
-    so a new read sees and locks those rows. Returns the batch's steps with the
+    so a new read finds and locks those rows. Returns the batch's steps with the
     refolded ones in place.
     """
     try:
-        # NOWAIT: this transaction already holds rows, and waiting here could close a cycle
+        # NOWAIT: this transaction already has rows locked, and waiting here could close a cycle
         # with a writer that waits for them. Failing instead retries the batch from the start.
         with session.begin_nested():
             stored = _lock_event_states(session, lost, nowait=True)

@@ -133,7 +133,7 @@ def encode_varint(value: int) -> bytes:
 def _string(value: str) -> bytes:
     data = value.encode("utf-8")
     if len(data) > 65535:
-        raise ValueError(f"an MQTT string holds at most 65535 bytes, got {len(data)}")
+        raise ValueError(f"invalid MQTT string of {len(data)} bytes: the limit is 65535")
     return struct.pack("!H", len(data)) + data
 
 

@@ -204,7 +204,7 @@ def test_processor_batch_acks_after_commit(factory) -> None:  # type: ignore[no-
     assert _row(factory, event_id).state == "ended"
 
 
-def test_store_events_folds_onto_a_row_another_writer_inserted(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_lost_insert_folds_onto_committed_row(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A row inserted by another writer after the batch read none is read again and folded onto, in one go."""
     (camera_id,) = _cameras(factory, 1)
     event_id, other = uuid.uuid4(), uuid.uuid4()
@@ -225,7 +225,7 @@ def test_store_events_folds_onto_a_row_another_writer_inserted(factory, monkeypa
     assert _row(factory, other).state == "active"
 
 
-def test_store_events_fails_when_a_lost_insert_cannot_be_read(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_unreadable_lost_insert_fails_batch(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     (camera_id,) = _cameras(factory, 1)
     event_id = uuid.uuid4()
     _store(factory, [event(camera_id, event_id, 1)])
@@ -276,7 +276,7 @@ def _camera_row(factory: sessionmaker[Session], camera_id: str) -> Camera:
         return camera
 
 
-def test_camera_seen_is_rewritten_at_most_once_a_second_but_snapshots_always(factory) -> None:  # type: ignore[no-untyped-def]
+def test_camera_seen_written_once_a_second(factory) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
     (camera_id,) = _cameras(factory, 1)

@@ -83,7 +83,7 @@ def test_later_batch_waits_for_the_earlier_ones_acknowledgement() -> None:
     assert link.acks[0][1] == list(range(1, 1 + BATCH_MAX))
 
 
-def test_failed_batch_is_not_acknowledged_and_does_not_block_later_ones() -> None:
+def test_failed_batch_not_acknowledged() -> None:
     client, link = _client()
     client.start()
     try:
@@ -98,7 +98,7 @@ def test_failed_batch_is_not_acknowledged_and_does_not_block_later_ones() -> Non
     assert link.acks == [(1, list(range(1 + BATCH_MAX, 6 + BATCH_MAX)))]
 
 
-def test_batch_spanning_a_reconnect_acknowledges_each_part_on_its_connection() -> None:
+def test_acks_follow_their_connection() -> None:
     client, link = _client()
     client.start()
     try:

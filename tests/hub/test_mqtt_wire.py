@@ -148,7 +148,7 @@ def test_connack_311_refusal_names_the_reason() -> None:
     assert connack.reason == "Not authorized"
 
 
-def test_connack_5_reads_server_keep_alive_and_session_present() -> None:
+def test_connack_5_server_keep_alive() -> None:
     properties = b"\x06\x13\x00\x3c\x21\x00\x14"  # server keep-alive 60, receive maximum 20
     body = b"\x01\x00" + properties
     (connack,) = wire.PacketReader(wire.MQTT_5).feed(b"\x20" + bytes((len(body),)) + body)
@@ -158,7 +158,7 @@ def test_connack_5_reads_server_keep_alive_and_session_present() -> None:
     assert connack.properties[wire.PROP_RECEIVE_MAXIMUM] == 20
 
 
-def test_connack_5_unknown_reason_code_is_shown_in_hex() -> None:
+def test_connack_5_unknown_reason_hex() -> None:
     (connack,) = wire.PacketReader(wire.MQTT_5).feed(b"\x20\x03\x00\xa0\x00")
     assert isinstance(connack, wire.Connack)
     assert connack.reason == "reason code 0xa0"
