@@ -89,6 +89,7 @@ class BrokerLink:
         self._keepalive_s = float(settings.keepalive_s)
         self._next_packet_id = 0
         # Outgoing QoS 1 publishes by packet id until the broker's PUBACK: (topic, payload, expiry).
+        # NOTE: nothing bounds this while the broker is down; it relies on commands being few.
         self._inflight: dict[int, tuple[str, bytes, int | None]] = {}
         self._waiting: dict[int, tuple[threading.Event, list[tuple[int, ...]]]] = {}
 

@@ -177,36 +177,33 @@ class IngestProcessor:
             try:
                 with session_scope(self._factory) as session:
                     return self._store_batch(session, [message for _topic, message in batch])
-            except store.ConcurrentInsert as exc:
+            except BaseException as exc:
                 self._cameras_written.clear()  # the rolled-back batch's camera writes did not happen
+                if not isinstance(exc, SQLAlchemyError):
+                    raise
+                failure = exc
+
+            if isinstance(failure, store.ConcurrentInsert):
                 # Another writer committed a row this batch took for new, and reading again finds it.
                 # Nothing is wrong with the database, so there is no reason to wait.
                 races += 1
                 with self._counters:
                     self.insert_races += 1
                 if races <= RACE_RETRIES:
-                    log.debug("Batch of %d messages raced another writer, storing again: %s", len(batch), exc)
+                    log.debug("Batch of %d messages raced another writer, storing again: %s", len(batch), failure)
                     continue
-                self._count_failure()
                 log.warning("Storing %d messages (first from %s) raced other writers %d times; backing off",
                             len(batch), first_topic, races)
-                if self._sleep(delay * random.uniform(0.8, 1.2)):
-                    raise ProcessorStopped(f"stopped before {len(batch)} messages from {first_topic} were stored") from exc
-                delay = min(delay * 2, RETRY_MAX_S)
                 races = 0
-            except SQLAlchemyError as exc:
-                self._cameras_written.clear()  # the rolled-back batch's camera writes did not happen
-                self._count_failure()
-                if attempt == 1:
-                    log.warning("Storing %d messages (first from %s) failed, retrying: %s", len(batch), first_topic, exc)
-                else:
-                    log.debug("Retry %d of %d messages failed: %s", attempt, len(batch), exc)
-                if self._sleep(delay * random.uniform(0.8, 1.2)):
-                    raise ProcessorStopped(f"stopped before {len(batch)} messages from {first_topic} were stored") from exc
-                delay = min(delay * 2, RETRY_MAX_S)
-            except BaseException:
-                self._cameras_written.clear()
-                raise
+            elif attempt == 1:
+                log.warning("Storing %d messages (first from %s) failed, retrying: %s", len(batch), first_topic, failure)
+            else:
+                log.debug("Retry %d of %d messages failed: %s", attempt, len(batch), failure)
+
+            self._count_failure()
+            if self._sleep(delay * random.uniform(0.8, 1.2)):
+                raise ProcessorStopped(f"stopped before {len(batch)} messages from {first_topic} were stored") from failure
+            delay = min(delay * 2, RETRY_MAX_S)
 
     def _count_failure(self) -> None:
         with self._counters:

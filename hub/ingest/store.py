@@ -166,7 +166,7 @@ def store_events(
                 touched[message.camera_id] = (state.event_id, state)
             elif message.camera_id not in touched:
                 touched[message.camera_id] = None
-        results.append(_event_result(message, current, step))
+        results.append(_event_result(message, step))
     _touch_cameras(session, touched, now, written)
     return results
 
@@ -177,8 +177,8 @@ def _touch_cameras(
 ) -> None:
     """Mark cameras as seen and keep their newest snapshot, in one statement run per camera.
 
-    The comparisons happen in SQL, so no camera row is loaded. Rows are updated in
-    id order, the order every writer uses, so two writers cannot deadlock on them.
+    The comparisons happen in SQL, so no camera row is loaded. The rows are sorted by
+    camera id, the order every writer uses, so two writers cannot deadlock on them.
     ``written`` remembers when this writer last set each camera's ``last_seen_at``; a
     camera written less than ``SEEN_PRECISION`` ago, without a new snapshot, is left
     out of the statement altogether.
@@ -332,7 +332,7 @@ def _event_row(state: EventState) -> dict[str, Any]:
     return row
 
 
-def _event_result(message: EventMessage, current: Mapping[str, EventState], step: FoldStep) -> StoreResult:
+def _event_result(message: EventMessage, step: FoldStep) -> StoreResult:
     event_id = str(message.event_id)
     if step.outcome is FoldOutcome.FOREIGN:
         # An event id belongs to the camera that created it; a clash is treated as spoofing.
